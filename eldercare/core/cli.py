@@ -1,0 +1,29 @@
+"""Flask CLI commands: `flask demo load`, `flask users create`, `flask serve`."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+demo_cli = AppGroup("demo", help="Demo data at the city's scale.")
+
+
+@demo_cli.command("load")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already has districts.")
+def load_demo_command(if_empty: bool) -> None:
+    """Load the deterministic demo data (9 districts, 289 communities, 5,000+ residents, ...)."""
+    from eldercare.demo import database_is_empty, load_demo
+
+    if if_empty and not database_is_empty():
+        click.echo("Demo data: database not empty, nothing loaded.")
+        return
+    counts = load_demo(progress=True)
+    click.echo("Demo data loaded: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+
+
+def register(app: Flask) -> None:
+    from eldercare.core.serve import serve_command
+
+    app.cli.add_command(demo_cli)
+    app.cli.add_command(serve_command)

@@ -1,0 +1,103 @@
+"""Timers that matter, as rows: armed with a due time, fired by a periodic sweep, brought forward by an
+optional countdown task. Firing is a conditional UPDATE, so a timer fires once however many sweeps and
+countdowns race for it; a lost broker message or a restarted worker delays it by one sweep at most.
+
+A domain registers what a kind of timer does with `@timer_handler("offer.expire")`; the handler gets the
+`ref_id` and runs inside the firing transaction (savepoint): if it raises, the timer stays pending.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from celery import shared_task
+
+from eldercare.core.db import on_commit
+from eldercare.core.models import Timer
+from eldercare.core.time import utcnow
+from eldercare.extensions import db
+
+log = logging.getLogger(__name__)
+
+_HANDLERS: dict[str, Callable[[int], None]] = {}
+SWEEP_BATCH = 500
+# Countdowns are accelerators only; further out than this the sweep alone is plenty (and Redis's
+# visibility timeout would redeliver a long countdown several times).
+MAX_COUNTDOWN = timedelta(minutes=30)
+
+
+def timer_handler(kind: str) -> Callable[[Callable[[int], None]], Callable[[int], None]]:
+    def register(fn: Callable[[int], None]) -> Callable[[int], None]:
+        _HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+def arm(kind: str, ref_id: int, due_at: datetime) -> Timer:
+    """Set (or move) the one timer of `kind` for `ref_id`; it fires at `due_at` or within a sweep after."""
+    timer = db.session.scalar(
+        sa.select(Timer).where(Timer.kind == kind, Timer.ref_id == ref_id).with_for_update()
+    )
+    if timer is None:
+        timer = Timer(kind=kind, ref_id=ref_id, due_at=due_at)
+        db.session.add(timer)
+    else:
+        timer.due_at, timer.fired_at, timer.attempts = due_at, None, 0
+    db.session.flush()
+    if due_at - utcnow() <= MAX_COUNTDOWN:
+        timer_id = timer.id
+        on_commit(db.session, lambda: fire_timer.apply_async((timer_id,), eta=due_at))
+    return timer
+
+
+def disarm(kind: str, ref_id: int) -> None:
+    db.session.execute(sa.delete(Timer).where(Timer.kind == kind, Timer.ref_id == ref_id, Timer.fired_at.is_(None)))
+
+
+def fire(timer_id: int, now: datetime | None = None) -> bool:
+    """Fire one due timer if nobody has; returns whether this call fired it."""
+    now = now or utcnow()
+    try:
+        with db.session.begin_nested():
+            claimed = db.session.execute(
+                sa.update(Timer)
+                .where(Timer.id == timer_id, Timer.fired_at.is_(None), Timer.due_at <= now)
+                .values(fired_at=now, attempts=Timer.attempts + 1)
+                .returning(Timer.kind, Timer.ref_id)
+            ).first()
+            if claimed is None:
+                return False
+            handler = _HANDLERS.get(claimed.kind)
+            if handler is None:
+                log.error("no handler for timer kind %r (timer %d); marked fired", claimed.kind, timer_id)
+                return True
+            handler(claimed.ref_id)
+            return True
+    except Exception:
+        # The savepoint is rolled back, so the timer is pending again and the next sweep retries it.
+        log.exception("timer %d failed; it will be retried by the next sweep", timer_id)
+        db.session.execute(sa.update(Timer).where(Timer.id == timer_id).values(attempts=Timer.attempts + 1))
+        return False
+
+
+def due_timer_ids(now: datetime, limit: int = SWEEP_BATCH) -> list[int]:
+    query = (sa.select(Timer.id).where(Timer.fired_at.is_(None), Timer.due_at <= now)
+             .order_by(Timer.due_at).limit(limit))
+    if db.engine.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)  # two sweeping workers split the work
+    return list(db.session.scalars(query))
+
+
+@shared_task(name="core.sweep_timers", queue="alarms", time_limit=60, ignore_result=True)
+def sweep_timers() -> int:
+    now = utcnow()
+    return sum(fire(timer_id, now) for timer_id in due_timer_ids(now))
+
+
+@shared_task(name="core.fire_timer", queue="alarms", time_limit=30, ignore_result=True)
+def fire_timer(timer_id: int) -> bool:
+    return fire(timer_id)

@@ -1,0 +1,116 @@
+"""Service orders, the offers that place them with providers, recurrence and follow-up calls."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from eldercare.core.db import TimestampMixin, enum_column
+from eldercare.core.time import utcnow
+from eldercare.extensions import db
+
+ORDER_STATUSES = ("created", "pending_dispatch", "offered", "accepted", "assigned", "en_route", "in_service",
+                  "completed", "verified", "settled", "escalated", "cancelled", "cannot_complete", "no_show")
+ORDER_SOURCES = ("operator", "device", "schedule", "incident", "api")
+OFFER_STATUSES = ("pending", "accepted", "declined", "expired", "withdrawn")
+
+
+class Order(TimestampMixin, db.Model):
+    __tablename__ = "orders"
+    __table_args__ = (
+        sa.Index("ix_orders_status_scheduled", "status", "scheduled_for"),
+        sa.Index("ix_orders_provider_status", "provider_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(sa.ForeignKey("households.id"), index=True)
+    resident_id: Mapped[int | None] = mapped_column(sa.ForeignKey("residents.id"))
+    service_type_id: Mapped[int] = mapped_column(sa.ForeignKey("service_types.id"), index=True)
+    status: Mapped[str] = mapped_column(enum_column(*ORDER_STATUSES, name="order_status"), default="created")
+    source: Mapped[str] = mapped_column(enum_column(*ORDER_SOURCES, name="order_source"), default="operator")
+    scheduled_for: Mapped[datetime | None]
+    sla_due_at: Mapped[datetime | None]
+    notes: Mapped[str | None] = mapped_column(sa.Text)
+    provider_id: Mapped[int | None] = mapped_column(sa.ForeignKey("providers.id"))
+    worker_id: Mapped[int | None] = mapped_column(sa.ForeignKey("provider_workers.id"))
+    incident_id: Mapped[int | None] = mapped_column(sa.ForeignKey("incidents.id"))
+    recurrence_id: Mapped[int | None] = mapped_column(sa.ForeignKey("recurring_orders.id"), index=True)
+    offer_attempts: Mapped[int] = mapped_column(default=0)
+    escalation_reason: Mapped[str | None] = mapped_column(sa.String(200))
+    price: Mapped[Decimal | None] = mapped_column(sa.Numeric(10, 2))
+    subsidy_amount: Mapped[Decimal | None] = mapped_column(sa.Numeric(10, 2))
+    duration_minutes: Mapped[int | None]
+    completion_notes: Mapped[str | None] = mapped_column(sa.Text)
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    settlement_id: Mapped[int | None] = mapped_column(sa.ForeignKey("settlements.id"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+
+    household = relationship("Household")
+    service_type = relationship("ServiceType")
+    provider = relationship("Provider")
+    offers = relationship("Offer", back_populates="order", order_by="Offer.id")
+
+
+class Offer(db.Model):
+    __tablename__ = "offers"
+    __table_args__ = (
+        sa.Index("ix_offers_provider_status", "provider_id", "status"),
+        sa.Index("ix_offers_pending_expiry", "expires_at",
+                 postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(sa.ForeignKey("orders.id"), index=True)
+    provider_id: Mapped[int] = mapped_column(sa.ForeignKey("providers.id"))
+    status: Mapped[str] = mapped_column(enum_column(*OFFER_STATUSES, name="offer_status"), default="pending")
+    rank: Mapped[int | None]
+    score: Mapped[float | None] = mapped_column(sa.Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    responded_at: Mapped[datetime | None]
+    responded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    decline_reason: Mapped[str | None] = mapped_column(sa.String(200))
+
+    order = relationship("Order", back_populates="offers")
+    provider = relationship("Provider")
+
+
+class RecurringOrder(TimestampMixin, db.Model):
+    """A standing order (e.g. meals Mon–Fri 11:30) as an RFC 5545 RRULE, released at its lead time."""
+
+    __tablename__ = "recurring_orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(sa.ForeignKey("households.id"), index=True)
+    resident_id: Mapped[int | None] = mapped_column(sa.ForeignKey("residents.id"))
+    service_type_id: Mapped[int] = mapped_column(sa.ForeignKey("service_types.id"))
+    rrule: Mapped[str] = mapped_column(sa.String(255))
+    starts_on: Mapped[datetime]
+    ends_on: Mapped[datetime | None]
+    lead_minutes: Mapped[int] = mapped_column(default=120)
+    next_release_at: Mapped[datetime | None] = mapped_column(index=True)
+    preferred_provider_id: Mapped[int | None] = mapped_column(sa.ForeignKey("providers.id"))
+    notes: Mapped[str | None] = mapped_column(sa.Text)
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class FollowUp(db.Model):
+    """The call-back (回访) after a completed order: rating 1–5 and any complaint."""
+
+    __tablename__ = "follow_ups"
+    __table_args__ = (sa.CheckConstraint("rating IS NULL OR (rating >= 1 AND rating <= 5)", name="rating_range"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(sa.ForeignKey("orders.id"), unique=True)
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(enum_column("pending", "done", "unreachable", name="follow_up_status"),
+                                        default="pending")
+    rating: Mapped[int | None]
+    complaint: Mapped[bool] = mapped_column(default=False)
+    notes: Mapped[str | None] = mapped_column(sa.Text)
+    operator_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    done_at: Mapped[datetime | None]

@@ -1,0 +1,18 @@
+"""Imports every domain's models so that metadata (migrations, create_all) sees the whole schema."""
+
+from eldercare.alerts.models import ActionStep, CascadeStep, Incident, Notification, TeamDispatch
+from eldercare.catalog.models import ServiceCategory, ServiceType
+from eldercare.core.models import AuditEvent, StateEvent, Timer, User
+from eldercare.devices.models import Device, DeviceEvent
+from eldercare.dispatch.models import FollowUp, Offer, Order, RecurringOrder
+from eldercare.geo.models import Community, District, GridCell
+from eldercare.households.models import Contact, Household, Resident
+from eldercare.providers.models import EmergencyTeam, Provider, ProviderHours, ProviderWorker, TeamMember
+from eldercare.reports.models import Settlement
+
+__all__ = [
+    "ActionStep", "AuditEvent", "CascadeStep", "Community", "Contact", "Device", "DeviceEvent", "District",
+    "EmergencyTeam", "FollowUp", "GridCell", "Household", "Incident", "Notification", "Offer", "Order",
+    "Provider", "ProviderHours", "ProviderWorker", "RecurringOrder", "Resident", "ServiceCategory",
+    "ServiceType", "Settlement", "StateEvent", "TeamDispatch", "TeamMember", "Timer", "User",
+]
