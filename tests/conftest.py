@@ -16,6 +16,8 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+pytest_plugins = ("tests.live",)
+
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 TEST_DB = os.environ.get("TEST_PG_DB", "eldercare_test")
 TEST_DATABASE_URL = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{TEST_DB}"

@@ -1,0 +1,128 @@
+"""Real processes for end-to-end tests: the web server (`flask serve`, gunicorn) and a Celery worker.
+
+They run against the committed test database (`migrated_db`) and a Redis database of their own, so they
+are exactly what production runs: production mode, Redis broker, Socket.IO message queue.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import DEMO_PASSWORD, TEST_REDIS_URL, redis_flush
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    """A free port below 32768 (higher ones collide with the kernel's outgoing ports here)."""
+    for port in range(20000 + os.getpid() % 5000, 32000):
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port")
+
+
+def process_env(database_url: str, instance: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL"))}
+    env.update({
+        "DATABASE_URL": database_url, "REDIS_URL": TEST_REDIS_URL, "ELDERCARE_INSTANCE_PATH": str(instance),
+        "ELDERCARE_DEMO_PASSWORD": DEMO_PASSWORD, "SECRET_KEY": "e2e-secret", "PYTHONUNBUFFERED": "1",
+    })
+    env.update(extra)
+    return env
+
+
+def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    handle = log.open("wb")
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not up after {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+@dataclass
+class LiveServer:
+    url: str
+    port: int
+    proc: subprocess.Popen
+    log: Path
+
+    def token(self, username: str, password: str = DEMO_PASSWORD) -> str:
+        response = requests.post(f"{self.url}/api/v1/auth/token", json={"username": username, "password": password},
+                                 timeout=10)
+        response.raise_for_status()
+        return response.json()["access_token"]
+
+
+@pytest.fixture(scope="session")
+def live_server(migrated_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    instance = tmp_path_factory.mktemp("live-instance")
+    port = free_port()
+    redis_flush()
+    log = instance / "server.log"
+    env = process_env(migrated_db, instance, ELDERCARE_HTTP_PORT=str(port))
+    proc = start([str(BIN / "flask"), "--app", "eldercare", "serve", "--no-demo"], env, log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/healthz", proc, log)
+        yield LiveServer(url, port, proc, log)
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="session")
+def celery_worker(migrated_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen]:
+    """A real Celery worker process on the Redis broker, all four queues."""
+    instance = tmp_path_factory.mktemp("worker-instance")
+    log = instance / "worker.log"
+    env = process_env(migrated_db, instance)
+    proc = start([str(BIN / "celery"), "-A", "worker", "worker", "-Q", "alarms,dispatch,notify,default",
+                  "--pool", "threads", "-c", "4", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+                  "-n", f"e2e-{os.getpid()}@%h"], env, log)
+    deadline = time.monotonic() + 60
+    while "ready." not in log.read_text() and time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    try:
+        yield proc
+    finally:
+        stop(proc)
