@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PG_VERSION = $(shell ls /etc/postgresql 2>/dev/null | head -n 1)
 
-.PHONY: run test lint services browser translations worker beat receivers clean
+.PHONY: run test lint services browser translations worker beat clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -53,7 +53,6 @@ class Settings:
         return {
             "SECRET_KEY": self.secret_key,
             "SQLALCHEMY_DATABASE_URI": self.database_url,
-            "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(self.database_url),
             "REDIS_URL": self.redis_url,
             "CELERY_BROKER_URL": broker,
             "ELDERCARE_EMBEDDED": self.embedded,
@@ -73,7 +72,7 @@ class Settings:
         }
 
 
-def _engine_options(url: str) -> dict:
+def engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
         # Threads of one process share the file; WAL (set on connect) lets readers run beside the writer.
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 
 from config import load_settings
-from config.settings import PROJECT_ROOT
+from config.settings import PROJECT_ROOT, engine_options
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -36,6 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     if config:
         app.config.update(config)
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
     _configure_logging(app)
     _init_extensions(app)
     _register_blueprints(app)

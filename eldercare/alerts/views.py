@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, g, render_template
 
-from eldercare.core.auth import OPS, roles
+from eldercare.core.auth import OPS, SUPERVISORS, roles
 
 bp = Blueprint("ops_views", __name__, url_prefix="/ops")
 
@@ -12,4 +12,4 @@ bp = Blueprint("ops_views", __name__, url_prefix="/ops")
 @bp.get("/")
 @roles(*OPS)
 def home():  # noqa: ANN201 - Flask view
-    return render_template("ops/home.html")
+    return render_template("ops/home.html", can_send_notices=g.user.role in SUPERVISORS)

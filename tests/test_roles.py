@@ -1,0 +1,123 @@
+"""The role matrix: every route × every role gives the expected status.
+
+The expectations are written out here, not read from the code's declarations, so a changed or forgotten
+`@roles(...)` fails this test; a new route fails it too until it is added to the table.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import login_session
+
+ROLES = ("admin", "supervisor1", "operator1", "provider1", "team1")
+ROLE_OF = {"admin": "admin", "supervisor1": "supervisor", "operator1": "operator", "provider1": "provider_staff",
+           "team1": "team_member"}
+EVERYONE = {"admin", "supervisor", "operator", "provider_staff", "team_member"}
+OPS = {"admin", "supervisor", "operator"}
+PUBLIC = "public"
+
+# (method, path) -> roles allowed. Paths are concrete URLs for rules with arguments.
+MATRIX: dict[tuple[str, str], set[str] | str] = {
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/login"): PUBLIC,
+    ("POST", "/login"): PUBLIC,
+    ("GET", "/static/app.css"): PUBLIC,
+    ("GET", "/api/openapi.json"): PUBLIC,
+    ("GET", "/api/docs"): PUBLIC,
+    ("GET", "/api/docs/assets/swagger-ui.css"): PUBLIC,
+    ("POST", "/api/v1/auth/token"): PUBLIC,
+    ("GET", "/"): EVERYONE,
+    ("POST", "/logout"): EVERYONE,
+    ("GET", "/ops/"): OPS,
+    ("GET", "/provider/"): {"provider_staff", "team_member"},
+    ("GET", "/api/v1/me"): EVERYONE,
+    ("GET", "/api/v1/districts"): EVERYONE,
+    ("GET", "/api/v1/communities"): EVERYONE,
+    ("GET", "/api/v1/service-types"): EVERYONE,
+    ("GET", "/api/v1/providers"): EVERYONE,
+    ("GET", "/api/v1/teams"): EVERYONE,
+    ("GET", "/api/v1/households"): OPS,
+    ("GET", "/api/v1/households/1"): OPS,
+    ("GET", "/api/v1/residents"): OPS,
+    ("GET", "/api/v1/users"): {"admin"},
+    ("POST", "/api/v1/users"): {"admin"},
+    ("POST", "/api/v1/notices"): {"admin", "supervisor"},
+}
+
+
+def _rule_matches(rule, method: str, path: str, app) -> bool:
+    adapter = app.url_map.bind("localhost")
+    try:
+        endpoint, _ = adapter.match(path, method=method)
+    except Exception:  # noqa: BLE001 - no match of any kind means "not this rule"
+        return False
+    return endpoint == rule.endpoint
+
+
+def test_every_route_is_in_the_matrix(app):
+    for rule in app.url_map.iter_rules():
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            covered = any(m == method and _rule_matches(rule, m, path, app) for m, path in MATRIX)
+            assert covered, f"{method} {rule.rule} has no row in the role matrix"
+
+
+def _call(client, method: str, path: str, csrf: str | None):
+    headers = {"X-CSRFToken": csrf} if csrf else {}
+    if method == "GET":
+        return client.get(path, headers=headers)
+    # A body that passes authorisation but not validation: the status then tells which layer answered.
+    return client.post(path, json={}, headers=headers)
+
+
+def _expected(allowed: set[str] | str, role: str | None, path: str) -> set[int]:
+    if allowed == PUBLIC:
+        return {200, 400, 401}  # public: answered by the view itself (400 for the empty form/JSON)
+    if role is None:
+        return {401} if path.startswith("/api/") else {302}
+    if role in allowed:
+        return {200, 302, 400, 404}  # passed the role check; 302 redirects, 400 = our empty body
+    return {403}
+
+
+@pytest.mark.parametrize("username", [None, *ROLES])
+def test_role_matrix(app, client, username):
+    csrf = login_session(client, username) if username else None
+    role = ROLE_OF.get(username)
+    for (method, path), allowed in MATRIX.items():
+        if (method, path) == ("POST", "/logout"):
+            continue  # would end this session mid-matrix; checked below
+        response = _call(client, method, path, csrf)
+        assert response.status_code in _expected(allowed, role, path), (username, method, path, response.status_code)
+        if response.status_code == 302 and role is None and allowed != PUBLIC:
+            assert "/login" in response.headers["Location"]
+        if response.status_code == 403 and path.startswith("/api/"):
+            assert response.get_json()["error"]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize("username", ROLES)
+def test_role_matrix_with_bearer_tokens(client, auth_headers, username):
+    headers = auth_headers(username)
+    role = ROLE_OF[username]
+    for (method, path), allowed in MATRIX.items():
+        if not path.startswith("/api/v1/") or allowed == PUBLIC:
+            continue
+        response = client.get(path, headers=headers) if method == "GET" else client.post(path, json={},
+                                                                                         headers=headers)
+        expected = {200, 400} if role in allowed else {403}
+        assert response.status_code in expected, (username, method, path, response.status_code)
+
+
+def test_logout_ends_the_session(client):
+    csrf = login_session(client, "operator1")
+    assert client.get("/ops/").status_code == 200
+    assert client.post("/logout", headers={"X-CSRFToken": csrf}).status_code == 302
+    assert client.get("/ops/").status_code == 302
+
+
+def test_session_writes_need_csrf(client):
+    login_session(client, "admin")
+    response = client.post("/api/v1/users", json={"username": "csrfless", "password": "long-enough-pw",
+                                                  "role": "operator"})
+    assert response.status_code == 400
+    assert "CSRF" in response.get_json()["error"]["message"]
