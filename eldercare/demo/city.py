@@ -21,6 +21,11 @@ class DistrictSpec:
     communities: int
     spread_deg: float  # how far its communities lie from its centre
     town: tuple[str, str] | None = None  # rural counties: the seat town their communities belong to
+    formal_zh: str | None = None  # the full name written in addresses when name_zh is the short one
+
+    @property
+    def address_zh(self) -> str:
+        return self.formal_zh or self.name_zh
 
 
 # Urban districts around the city centre (~40.84N 111.75E); counties at their seats' real rough positions.
@@ -29,10 +34,14 @@ DISTRICTS = (
     DistrictSpec("150103", "回民区", "Huimin District", 40.8350, 111.6900, 57, 0.016),
     DistrictSpec("150104", "玉泉区", "Yuquan District", 40.7900, 111.7150, 49, 0.016),
     DistrictSpec("150105", "赛罕区", "Saihan District", 40.8150, 111.8050, 87, 0.022),
-    DistrictSpec("150121", "土左旗", "Tumed Left Banner", 40.6880, 111.1630, 13, 0.008, ("察素齐镇", "Chasuqi Town")),
-    DistrictSpec("150122", "托县", "Togtoh County", 40.2770, 111.1940, 12, 0.007, ("双河镇", "Shuanghe Town")),
-    DistrictSpec("150123", "和林县", "Horinger County", 40.3790, 111.8220, 10, 0.007, ("城关镇", "Chengguan Town")),
-    DistrictSpec("150124", "清水河", "Qingshuihe County", 39.9210, 111.6470, 6, 0.005, ("城关镇", "Chengguan Town")),
+    DistrictSpec("150121", "土左旗", "Tumed Left Banner", 40.6880, 111.1630, 13, 0.008,
+                 ("察素齐镇", "Chasuqi Town"), "土默特左旗"),
+    DistrictSpec("150122", "托县", "Togtoh County", 40.2770, 111.1940, 12, 0.007,
+                 ("双河镇", "Shuanghe Town"), "托克托县"),
+    DistrictSpec("150123", "和林县", "Horinger County", 40.3790, 111.8220, 10, 0.007,
+                 ("城关镇", "Chengguan Town"), "和林格尔县"),
+    DistrictSpec("150124", "清水河", "Qingshuihe County", 39.9210, 111.6470, 6, 0.005,
+                 ("城关镇", "Chengguan Town"), "清水河县"),
     DistrictSpec("150125", "武川县", "Wuchuan County", 41.0960, 111.4510, 7, 0.005,
                  ("可可以力更镇", "Kekeyiligeng Town")),
 )
