@@ -19,7 +19,7 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 
 # Compiled catalogues are build output (ignored by git): rebuilt whenever a .po changes.
 translations: $(VENV)/.runtime
-	$(BIN)/pybabel compile -q -d eldercare/translations -D messages
+	$(BIN)/pybabel -q compile -d eldercare/translations -D messages
 
 run: $(VENV)/.runtime translations
 	$(BIN)/flask --app eldercare serve

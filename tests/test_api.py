@@ -115,8 +115,8 @@ def test_pagination_and_filters(client, auth_headers):
     district_id = first["items"][0]["district_id"]
     filtered = client.get(f"/api/v1/communities?district_id={district_id}&per_page=500", headers=headers).get_json()
     assert filtered["total"] < 289 and all(c["district_id"] == district_id for c in filtered["items"])
-    meals = client.get("/api/v1/service-types?category=meals&per_page=500", headers=headers).get_json()
-    assert meals["total"] > 0 and {t["category"] for t in meals["items"]} == {"meals"}
+    meals = client.get("/api/v1/service-types?category=meal&per_page=500", headers=headers).get_json()
+    assert meals["total"] > 0 and {t["category"] for t in meals["items"]} == {"meal"}
 
 
 def test_bad_pagination_is_400_with_fields(client, auth_headers):
