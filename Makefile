@@ -39,10 +39,12 @@ services:
 		redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no; fi
 	@for i in $$(seq 1 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 1; done
 
-# Headless Chromium from Debian's packages (a test tool's own browser download fails on these machines).
+# Headless Chromium from Debian's packages (a test tool's own browser download fails on these machines),
+# with a CJK font so the Chinese consoles render as text, not boxes, in screenshots.
 browser:
-	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver -a -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			chromium chromium-driver fonts-wqy-microhei; }
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from flask.testing import FlaskClient
 
 pytest_plugins = ("tests.live",)
 
@@ -109,9 +110,18 @@ def db_session(app) -> Iterator[sa.orm.scoped_session]:
             connection.close()
 
 
+class RequestScopedClient(FlaskClient):
+    """Each request gets its own app context, hence its own `g` and session, as in production; without
+    this, requests would reuse the app context that `db_session` keeps open for the test."""
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def client(app, db_session):
-    return app.test_client()
+    return RequestScopedClient(app, app.response_class, use_cookies=True)
 
 
 def token_for(client, username: str, password: str = DEMO_PASSWORD) -> str:

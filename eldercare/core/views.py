@@ -7,7 +7,7 @@ from urllib.parse import urlencode, urlsplit
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
-from flask_login import current_user, logout_user
+from flask_login import logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
@@ -69,8 +69,6 @@ def login():  # noqa: ANN201 - Flask view
             return render_template("login.html", form=form, error=_("Wrong username or password.")), 401
         login_session(user)
         return redirect(_safe_next(request.args.get("next")) or _home_for(user.role))
-    if current_user.is_authenticated:
-        return redirect(_home_for(current_user.role))
     return render_template("login.html", form=form, error=None)
 
 
