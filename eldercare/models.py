@@ -3,7 +3,7 @@
 from eldercare.alerts.models import ActionStep, CascadeStep, Incident, Notification, TeamDispatch
 from eldercare.catalog.models import ServiceCategory, ServiceType
 from eldercare.core.models import AuditEvent, StateEvent, Timer, User
-from eldercare.devices.models import Device, DeviceEvent
+from eldercare.devices.models import Device, DeviceEvent, DeviceModel
 from eldercare.dispatch.models import FollowUp, Offer, Order, RecurringOrder
 from eldercare.geo.models import Community, District, GridCell
 from eldercare.households.models import Contact, Household, Resident
@@ -11,7 +11,7 @@ from eldercare.providers.models import EmergencyTeam, Provider, ProviderHours, P
 from eldercare.reports.models import Settlement
 
 __all__ = [
-    "ActionStep", "AuditEvent", "CascadeStep", "Community", "Contact", "Device", "DeviceEvent", "District",
+    "ActionStep", "AuditEvent", "CascadeStep", "Community", "Contact", "Device", "DeviceEvent", "DeviceModel", "District",
     "EmergencyTeam", "FollowUp", "GridCell", "Household", "Incident", "Notification", "Offer", "Order",
     "Provider", "ProviderHours", "ProviderWorker", "RecurringOrder", "Resident", "ServiceCategory",
     "ServiceType", "Settlement", "StateEvent", "TeamDispatch", "TeamMember", "Timer", "User",

@@ -14,6 +14,7 @@ from eldercare.extensions import db
 INCIDENT_STATUSES = ("new", "claimed", "in_progress", "on_hold", "dispatched", "escalated", "resolved",
                      "closed", "cancelled")
 OPEN_INCIDENT_STATUSES = ("new", "claimed", "in_progress", "on_hold", "dispatched", "escalated")
+OPEN_PREDICATE = sa.text("status IN ('new', 'claimed', 'in_progress', 'on_hold', 'dispatched', 'escalated')")
 # Lower is more urgent: life-safety, then technical, then information.
 PRIORITY_LIFE_SAFETY, PRIORITY_TECHNICAL, PRIORITY_INFO = 1, 2, 3
 OUTCOMES = ("false_alarm", "reassurance", "service_referral", "family_attended", "grid_leader_attended",
@@ -32,6 +33,10 @@ class Incident(TimestampMixin, db.Model):
         sa.Index("ix_incidents_queue", "status", "priority", "created_at"),
         sa.Index("ix_incidents_household_status", "household_id", "status"),
         sa.CheckConstraint("priority >= 1 AND priority <= 3", name="priority_range"),
+        # One open incident per key ("life:<household>", "tech:<device>:<type>"): concurrent alarms from one
+        # home merge into it, decided by the database (INSERT … ON CONFLICT on this partial index).
+        sa.Index("uq_incidents_open_dedupe_key", "dedupe_key", unique=True,
+                 postgresql_where=OPEN_PREDICATE, sqlite_where=OPEN_PREDICATE),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -41,6 +46,8 @@ class Incident(TimestampMixin, db.Model):
     priority: Mapped[int]
     status: Mapped[str] = mapped_column(enum_column(*INCIDENT_STATUSES, name="incident_status"), default="new")
     event_count: Mapped[int] = mapped_column(default=1)  # repeated presses merged into it
+    dedupe_key: Mapped[str | None] = mapped_column(sa.String(64))
+    last_event_at: Mapped[datetime | None]
     claimed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     claimed_at: Mapped[datetime | None]
     first_action_at: Mapped[datetime | None]

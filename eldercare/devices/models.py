@@ -15,7 +15,23 @@ from eldercare.geo.models import Coordinate
 PROTOCOLS = ("http", "dc09", "watch", "sms")
 DEVICE_STATUSES = ("active", "retired")
 EVENT_TYPES = ("sos", "fall", "no_activity", "smoke", "gas", "water", "low_battery", "power_loss",
-               "device_removed", "test", "heartbeat", "cancel", "offline", "restore")
+               "device_removed", "test", "heartbeat", "cancel", "offline", "restore",
+               # Extensions: motion/door/button activity (feeds no-activity supervision) and the green
+               # "service" key, which asks the centre to call back about a service.
+               "activity", "service_request")
+
+
+class DeviceModel(db.Model):
+    """A device model: its protocol and supervision defaults (heartbeat interval, low-battery threshold)."""
+
+    __tablename__ = "device_models"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    protocol: Mapped[str] = mapped_column(enum_column(*PROTOCOLS, name="device_protocol"))
+    heartbeat_interval_s: Mapped[int] = mapped_column(default=300)
+    low_battery_pct: Mapped[int] = mapped_column(default=20)
 
 
 class Device(TimestampMixin, db.Model):
@@ -43,6 +59,9 @@ class Device(TimestampMixin, db.Model):
     battery_pct: Mapped[int | None]
     last_seen_at: Mapped[datetime | None]
     last_activity_at: Mapped[datetime | None]
+    last_lat: Mapped[float | None] = mapped_column(Coordinate)
+    last_lng: Mapped[float | None] = mapped_column(Coordinate)
+    # NULL until the first message: a device is supervised from the moment it first reports.
     next_heartbeat_due: Mapped[datetime | None]
     installed_on: Mapped[datetime | None]
     retired_at: Mapped[datetime | None]

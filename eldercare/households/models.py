@@ -30,6 +30,10 @@ class Household(TimestampMixin, db.Model):
     notify_family_parallel: Mapped[bool] = mapped_column(default=False)
     # Hours without any activity before a no-activity alarm; NULL = supervision off.
     no_activity_hours: Mapped[int | None]
+    last_activity_at: Mapped[datetime | None]
+    # Next no-activity check; stage 1 = the second chance was given (the resident was prompted).
+    no_activity_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    no_activity_stage: Mapped[int] = mapped_column(default=0, server_default="0")
     notes: Mapped[str | None] = mapped_column(sa.Text)
     active: Mapped[bool] = mapped_column(default=True)
 
