@@ -11,7 +11,8 @@ from eldercare.providers.models import EmergencyTeam, Provider, ProviderHours, P
 from eldercare.reports.models import Settlement
 
 __all__ = [
-    "ActionStep", "AuditEvent", "CascadeStep", "Community", "Contact", "Device", "DeviceEvent", "DeviceModel", "District",
+    "ActionStep", "AuditEvent", "CascadeStep", "Community", "Contact", "Device", "DeviceEvent", "DeviceModel",
+    "District",
     "EmergencyTeam", "FollowUp", "GridCell", "Household", "Incident", "Notification", "Offer", "Order",
     "Provider", "ProviderHours", "ProviderWorker", "RecurringOrder", "Resident", "ServiceCategory",
     "ServiceType", "Settlement", "StateEvent", "TeamDispatch", "TeamMember", "Timer", "User",
