@@ -64,10 +64,10 @@ class StateMachine:
         db.session.refresh(obj)
         return current
 
-    def record_initial(self, obj: Any, *, actor: Actor, reason: str | None = None) -> None:
+    def record_new(self, entity_id: int, state: str, *, actor: Actor, reason: str | None = None) -> None:
         """The birth of an entity is an event too (from_state NULL), so its history is complete."""
-        db.session.add(StateEvent(entity_type=self.entity_type, entity_id=obj.id, from_state=None,
-                                  to_state=getattr(obj, self.column), reason=reason, **actor_fields(actor)))
+        db.session.add(StateEvent(entity_type=self.entity_type, entity_id=entity_id, from_state=None,
+                                  to_state=state, reason=reason, **actor_fields(actor)))
 
 
 def history(entity_type: str, entity_id: int) -> list[StateEvent]:
