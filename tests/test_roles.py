@@ -27,6 +27,7 @@ MATRIX: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/api/docs"): PUBLIC,
     ("GET", "/api/docs/assets/swagger-ui.css"): PUBLIC,
     ("POST", "/api/v1/auth/token"): PUBLIC,
+    ("POST", "/api/v1/device-events"): PUBLIC,  # devices authenticate with their own token
     ("GET", "/"): EVERYONE,
     ("POST", "/logout"): EVERYONE,
     ("GET", "/ops/"): OPS,
