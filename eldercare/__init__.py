@@ -75,6 +75,7 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from eldercare.alerts import api as alerts_api
     from eldercare.alerts import views as alerts_views
+    from eldercare.alerts import webhooks
     from eldercare.catalog import api as catalog_api
     from eldercare.core import api as core_api
     from eldercare.core import docs, health
@@ -92,7 +93,7 @@ def _register_blueprints(app: Flask) -> None:
                 alerts_api.blp, devices_api.blp):
         api.register_blueprint(blp, url_prefix="/api/v1")
     app.extensions["eldercare_api"] = api
-    for blueprint in (health.bp, docs.bp, core_views.bp, alerts_views.bp, providers_views.bp):
+    for blueprint in (health.bp, docs.bp, core_views.bp, alerts_views.bp, providers_views.bp, webhooks.bp):
         app.register_blueprint(blueprint)
     docs.protect_spec_views(app)
 

@@ -16,6 +16,7 @@ ROLE_OF = {"admin": "admin", "supervisor1": "supervisor", "operator1": "operator
 EVERYONE = {"admin", "supervisor", "operator", "provider_staff", "team_member"}
 OPS = {"admin", "supervisor", "operator"}
 PUBLIC = "public"
+SIGNED = "signed"  # Twilio webhooks: refused to everyone without Twilio's signature, logged in or not
 
 # (method, path) -> roles allowed. Paths are concrete URLs for rules with arguments.
 MATRIX: dict[tuple[str, str], set[str] | str] = {
@@ -28,6 +29,9 @@ MATRIX: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/api/docs/assets/swagger-ui.css"): PUBLIC,
     ("POST", "/api/v1/auth/token"): PUBLIC,
     ("POST", "/api/v1/device-events"): PUBLIC,  # devices authenticate with their own token
+    ("POST", "/twilio/sms"): SIGNED,
+    ("POST", "/twilio/voice"): SIGNED,
+    ("POST", "/twilio/status"): SIGNED,
     ("GET", "/"): EVERYONE,
     ("POST", "/logout"): EVERYONE,
     ("GET", "/ops/"): OPS,
@@ -72,6 +76,8 @@ def _call(client, method: str, path: str, csrf: str | None):
 
 
 def _expected(allowed: set[str] | str, role: str | None, path: str) -> set[int]:
+    if allowed == SIGNED:
+        return {403}
     if allowed == PUBLIC:
         return {200, 400, 401}  # public: answered by the view itself (400 for the empty form/JSON)
     if role is None:
@@ -101,7 +107,7 @@ def test_role_matrix_with_bearer_tokens(client, auth_headers, username):
     headers = auth_headers(username)
     role = ROLE_OF[username]
     for (method, path), allowed in MATRIX.items():
-        if not path.startswith("/api/v1/") or allowed == PUBLIC:
+        if not path.startswith("/api/v1/") or allowed in (PUBLIC, SIGNED):
             continue
         response = client.get(path, headers=headers) if method == "GET" else client.post(path, json={},
                                                                                          headers=headers)
