@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from eldercare.alerts import services as alerts
 from eldercare.core.sql import dialect_insert
+from eldercare.devices import supervision
 from eldercare.devices.events import DEVICE_ONLINE
 from eldercare.devices.intake import Inbound, Outcome
 from eldercare.devices.models import Device, DeviceEvent
@@ -40,9 +41,21 @@ def heartbeat_deadline(seen_at: datetime, interval_s: int) -> datetime:
 def ingest_batch(items: list[Inbound]) -> list[Outcome]:
     heartbeats = [item for item in items if item.type == "heartbeat"]
     intervals = _intervals({item.device_id for item in items})
+    dropped, recovered = supervision.battery_changes(
+        {item.device_id: item.battery_pct for item in items if item.battery_pct is not None})
     _record_heartbeats(heartbeats, intervals)
-    return [Outcome(None, False, None) if item.type == "heartbeat" else _ingest_event(item, intervals)
-            for item in items]
+    outcomes = [Outcome(None, False, None) if item.type == "heartbeat" else _ingest_event(item, intervals)
+                for item in items]
+    _battery_incidents(dropped, recovered, items[-1].received_at)
+    return outcomes
+
+
+def _battery_incidents(dropped: list[int], recovered: list[int], at: datetime) -> None:
+    for device_id in dropped:
+        alerts.open_or_merge(device=db.session.get(Device, device_id), type_="low_battery", at=at,
+                             actor=f"device:{device_id}")
+    for device_id in recovered:
+        alerts.resolve_technical(device_id, "low_battery", actor=f"device:{device_id}", reason="battery recharged")
 
 
 def _intervals(device_ids: set[int]) -> dict[int, int]:
@@ -79,6 +92,7 @@ def _bring_back_online(device_ids: Iterable[int]) -> None:
     """A device heard from after `device.offline` is back: its offline incident is resolved."""
     returning = db.session.scalars(
         sa.select(Device).where(Device.id.in_(list(device_ids)), Device.online.is_(False))
+        .execution_options(populate_existing=True)  # the batch's bulk UPDATEs bypass the identity map
     ).all()
     for device in returning:
         device.online = True
@@ -118,7 +132,7 @@ def _insert_event(item: Inbound) -> int | None:
 
 
 def _touch_device(item: Inbound, interval_s: int) -> Device:
-    device = db.session.get(Device, item.device_id)
+    device = db.session.get(Device, item.device_id, populate_existing=True)
     if not device.online:
         _bring_back_online([device.id])
     device.last_seen_at = item.received_at
