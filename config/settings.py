@@ -37,6 +37,7 @@ class Settings:
     demo_password: str = "demo"  # noqa: S105 - the documented demo password (CONTRACT.md), demo data only
     token_ttl_s: int = 12 * 3600
     login_rate_limit: str = "10 per minute"
+    bench_routes: bool = False
     extra: dict = field(default_factory=dict)
 
     @property
@@ -68,6 +69,7 @@ class Settings:
             "ELDERCARE_TOKEN_TTL_S": self.token_ttl_s,
             "ELDERCARE_LOGIN_RATE_LIMIT": self.login_rate_limit,
             "RATELIMIT_STORAGE_URI": self.redis_url or "memory://",
+            "ELDERCARE_BENCH_ROUTES": self.bench_routes,
             **self.extra,
         }
 
@@ -104,6 +106,7 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: Path | No
         twilio_from_number=env.get("TWILIO_FROM_NUMBER") or None,
         demo_password=env.get("ELDERCARE_DEMO_PASSWORD", "demo"),
         token_ttl_s=_positive_int(env, "ELDERCARE_TOKEN_TTL_S", 12 * 3600),
+        bench_routes=env.get("ELDERCARE_BENCH_ROUTES") == "1",
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -23,6 +24,7 @@ from eldercare.core.events import (
     OPS_ROOM,
     PROVIDER_NAMESPACE,
     SUPERVISORS_ROOM,
+    SocketEvent,
     provider_room,
     team_room,
 )
@@ -109,44 +111,84 @@ def priority_of(type_: str) -> int:
     return PRIORITY_INFO if type_ in ("test", "restore") else PRIORITY_TECHNICAL
 
 
-def dedupe_key(device: Device, type_: str) -> str:
+def dedupe_key_for(device_id: int, household_id: int | None, type_: str) -> str:
     """Life-safety alarms of one home share an incident; technical faults are per device and kind."""
     if type_ in LIFE_SAFETY_TYPES:
-        return f"life:h{device.household_id}" if device.household_id else f"life:d{device.id}"
-    return f"tech:d{device.id}:{type_}"
+        return f"life:h{household_id}" if household_id else f"life:d{device_id}"
+    return f"tech:d{device_id}:{type_}"
+
+
+def dedupe_key(device: Device, type_: str) -> str:
+    return dedupe_key_for(device.id, device.household_id, type_)
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """What a batch of device events asks of one open incident: open it, or count `count` more events."""
+
+    key: str
+    household_id: int | None
+    device_id: int
+    type: str
+    at: datetime
+    count: int = 1
+    lat: float | None = None
+    lng: float | None = None
+
+
+def alarm_for(device: Device, type_: str, at: datetime, **extra: object) -> Alarm:
+    return Alarm(dedupe_key(device, type_), device.household_id, device.id, type_, at, **extra)
+
+
+def open_or_merge_many(alarms: list[Alarm], *, actor_prefix: str = "device") -> dict[str, int]:
+    """Open or merge every alarm's incident in one statement; returns {dedupe key: incident id}.
+
+    Decided by the database: INSERT … ON CONFLICT (the partial unique index of open incidents) DO UPDATE
+    counts the events into the open incident atomically, so concurrent batches in several processes can
+    neither open two incidents for one home nor lose a count. A returned count equal to the alarm's own
+    count means the row is new (an existing incident already had at least one event).
+    """
+    if not alarms:
+        return {}
+    by_key: dict[str, Alarm] = {}
+    for alarm in alarms:  # one row per key: ON CONFLICT DO UPDATE may touch a row once per statement
+        seen = by_key.get(alarm.key)
+        by_key[alarm.key] = alarm if seen is None else replace(seen, count=seen.count + alarm.count,
+                                                                    at=max(seen.at, alarm.at))
+    table = Incident.__table__
+    insert = dialect_insert(table)
+    statement = (
+        insert.on_conflict_do_update(
+            index_elements=["dedupe_key"], index_where=OPEN_PREDICATE,
+            set_={"event_count": table.c.event_count + insert.excluded.event_count,
+                  "last_event_at": insert.excluded.last_event_at, "updated_at": insert.excluded.updated_at})
+        .returning(table.c.id, table.c.dedupe_key, table.c.event_count)
+    )
+    rows = db.session.connection().execute(statement, [
+        {"household_id": a.household_id, "device_id": a.device_id, "type": a.type, "priority": priority_of(a.type),
+         "status": "new", "dedupe_key": a.key, "event_count": a.count, "last_event_at": a.at, "lat": a.lat,
+         "lng": a.lng, "created_at": a.at, "updated_at": a.at, "escalation_level": 0, "follow_up": False,
+         "review_flag": False}
+        for a in by_key.values()
+    ]).all()
+    created = [row for row in rows if row.event_count == by_key[row.dedupe_key].count]
+    for row in created:
+        alarm = by_key[row.dedupe_key]
+        INCIDENT.record_new(row.id, "new", actor=f"{actor_prefix}:{alarm.device_id}",
+                            reason=f"{alarm.type} from device {alarm.device_id}")
+    created_ids = {row.id for row in created}
+    for payload in incident_payloads([row.id for row in rows]):
+        event = INCIDENT_CREATED if payload["id"] in created_ids else INCIDENT_UPDATED
+        event.publish(payload, namespace=OPS_NAMESPACE, room=OPS_ROOM)
+    return {row.dedupe_key: row.id for row in rows}
 
 
 def open_or_merge(*, device: Device, type_: str, at: datetime, actor: Actor, lat: float | None = None,
                   lng: float | None = None) -> int:
-    """The open incident for this alarm: a new one, or the home's open one with one more event counted.
-
-    Decided by the database: INSERT … ON CONFLICT DO NOTHING on the partial unique index of open
-    incidents, else UPDATE the open one. Between the two an operator may close it, hence the retry.
-    """
-    key = dedupe_key(device, type_)
-    for _ in range(3):
-        incident_id = db.session.scalar(
-            dialect_insert(Incident)
-            .values(household_id=device.household_id, device_id=device.id, type=type_, priority=priority_of(type_),
-                    status="new", dedupe_key=key, event_count=1, last_event_at=at, lat=lat, lng=lng,
-                    created_at=at, updated_at=at, escalation_level=0, follow_up=False, review_flag=False)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"], index_where=OPEN_PREDICATE)
-            .returning(Incident.id)
-        )
-        if incident_id is not None:
-            INCIDENT.record_new(incident_id, "new", actor=actor, reason=f"{type_} from device {device.uid}")
-            _announce(INCIDENT_CREATED, incident_id)
-            return incident_id
-        incident_id = db.session.scalar(
-            sa.update(Incident)
-            .where(Incident.dedupe_key == key, Incident.status.in_(OPEN_INCIDENT_STATUSES))
-            .values(event_count=Incident.event_count + 1, last_event_at=at, updated_at=utcnow())
-            .returning(Incident.id)
-        )
-        if incident_id is not None:
-            _announce(INCIDENT_UPDATED, incident_id)
-            return incident_id
-    raise RuntimeError(f"could not open or merge incident {key}")
+    """The open incident for one alarm (see `open_or_merge_many`)."""
+    alarm = alarm_for(device, type_, at, lat=lat, lng=lng)
+    prefix = actor.split(":", 1)[0] if isinstance(actor, str) else "user"
+    return open_or_merge_many([alarm], actor_prefix=prefix)[alarm.key]
 
 
 def cancel_by_device(household_id: int | None, device_id: int, *, actor: Actor) -> int | None:
@@ -180,20 +222,24 @@ def resolve_technical(device_id: int, type_: str, *, actor: Actor, reason: str) 
     return incident.id
 
 
-def incident_payload(incident_id: int) -> dict:
-    row = db.session.execute(
-        sa.select(Incident, Household.code, Household.address, Community.name_zh)
+def incident_payloads(incident_ids: list[int]) -> list[dict]:
+    """Incidents as the operators' queue shows them, read fresh (one query for any number)."""
+    if not incident_ids:
+        return []
+    rows = db.session.execute(
+        sa.select(Incident.id, Incident.status, Incident.household_id, Incident.device_id, Incident.type,
+                  Incident.priority, Incident.event_count, Incident.created_at, Incident.claimed_by_id,
+                  Household.code, Household.address, Community.name_zh)
         .outerjoin(Household, Household.id == Incident.household_id)
         .outerjoin(Community, Community.id == Household.community_id)
-        .where(Incident.id == incident_id)
-    ).one()
-    incident = row[0]
-    return {"id": incident.id, "status": incident.status, "household_id": incident.household_id,
-            "device_id": incident.device_id, "type": incident.type, "priority": incident.priority,
-            "event_count": incident.event_count, "created_at": isoformat(incident.created_at),
-            "claimed_by": incident.claimed_by_id, "household_code": row[1], "address": row[2],
-            "community": row[3]}
+        .where(Incident.id.in_(incident_ids)).order_by(Incident.id)
+    ).all()
+    return [{"id": r.id, "status": r.status, "household_id": r.household_id, "device_id": r.device_id,
+             "type": r.type, "priority": r.priority, "event_count": r.event_count,
+             "created_at": isoformat(r.created_at), "claimed_by": r.claimed_by_id, "household_code": r.code,
+             "address": r.address, "community": r.name_zh} for r in rows]
 
 
-def _announce(event: object, incident_id: int) -> None:
-    event.publish(incident_payload(incident_id), namespace=OPS_NAMESPACE, room=OPS_ROOM)
+def _announce(event: SocketEvent, incident_id: int) -> None:
+    for payload in incident_payloads([incident_id]):
+        event.publish(payload, namespace=OPS_NAMESPACE, room=OPS_ROOM)

@@ -1,9 +1,16 @@
 """From device events to device state and incidents. Services flush, never commit.
 
 `ingest_batch` is called by the intake batcher with everything that arrived within one batch window and
-runs in one transaction: store each event once (the (device, idempotency key) constraint decides), update
-the device (last seen, battery, next heartbeat deadline, back online), then let the event open, merge,
-cancel or restore an incident. Heartbeats only touch the device row, in one statement for the batch.
+runs in one transaction, with a handful of set-based statements whatever the batch size (a statement per
+event would cap the intake at one database round trip per event):
+
+1. store the events once: a multi-row INSERT … ON CONFLICT (device, idempotency key) DO NOTHING;
+   repeats, within the batch or from earlier, are answered with the stored event and incident;
+2. update each device once (last seen, battery, position, next heartbeat deadline, back online);
+3. homes showing a sign of life get their no-activity deadline pushed back;
+4. alarms open or merge their incidents in one upsert; cancels and restores, rare, go one by one;
+5. the stored events learn their incident.
+Heartbeats are not kept as events: they only move the device's deadline.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import sqlalchemy as sa
 
 from eldercare.alerts import services as alerts
 from eldercare.core.sql import dialect_insert
+from eldercare.core.time import utcnow
 from eldercare.devices import supervision
 from eldercare.devices.events import DEVICE_ONLINE
 from eldercare.devices.intake import Inbound, Outcome
@@ -33,140 +41,195 @@ RESTORE_QUALIFIERS = frozenset({"restore", "3"})
 # A device is offline when it misses two heartbeats plus this grace.
 HEARTBEAT_GRACE = timedelta(seconds=30)
 
+Key = tuple[int, str]  # (device id, idempotency key)
+Facts = dict[int, tuple[int, int | None, bool]]  # device id -> (heartbeat interval, household id, online)
+
 
 def heartbeat_deadline(seen_at: datetime, interval_s: int) -> datetime:
     return seen_at + timedelta(seconds=2 * interval_s) + HEARTBEAT_GRACE
 
 
 def ingest_batch(items: list[Inbound]) -> list[Outcome]:
-    heartbeats = [item for item in items if item.type == "heartbeat"]
-    intervals = _intervals({item.device_id for item in items})
+    devices = _device_facts({item.device_id for item in items})
     dropped, recovered = supervision.battery_changes(
         {item.device_id: item.battery_pct for item in items if item.battery_pct is not None})
-    _record_heartbeats(heartbeats, intervals)
-    outcomes = [Outcome(None, False, None) if item.type == "heartbeat" else _ingest_event(item, intervals)
-                for item in items]
-    _battery_incidents(dropped, recovered, items[-1].received_at)
-    return outcomes
+    events = [item for item in items if item.type != "heartbeat"]
+    stored, fresh = _store_events(events)
+    _bring_back_online([d for d, (_, _, online) in devices.items() if not online])
+    _update_devices([*(item for item in items if item.type == "heartbeat"), *fresh], devices)
+    _record_activity([item for item in fresh if item.type in ACTIVITY], devices)
+    incidents = _apply_to_incidents(fresh, devices)
+    reported = {item.device_id for item in fresh if item.type == "low_battery"}  # already an alarm above
+    _battery_incidents([d for d in dropped if d not in reported], recovered, devices, items[-1].received_at)
+    _link_events(stored, incidents)
+    return [Outcome(None, False, None) if item.type == "heartbeat" else _outcome(item, stored, incidents)
+            for item in items]
 
 
-def _battery_incidents(dropped: list[int], recovered: list[int], at: datetime) -> None:
-    for device_id in dropped:
-        alerts.open_or_merge(device=db.session.get(Device, device_id), type_="low_battery", at=at,
-                             actor=f"device:{device_id}")
-    for device_id in recovered:
-        alerts.resolve_technical(device_id, "low_battery", actor=f"device:{device_id}", reason="battery recharged")
-
-
-def _intervals(device_ids: set[int]) -> dict[int, int]:
+def _device_facts(device_ids: set[int]) -> Facts:
+    """{device id: (heartbeat interval, household id, online)} in one query."""
     if not device_ids:
         return {}
-    return dict(db.session.execute(
-        sa.select(Device.id, Device.heartbeat_interval_s).where(Device.id.in_(device_ids))
-    ).all())
+    rows = db.session.execute(sa.select(Device.id, Device.heartbeat_interval_s, Device.household_id, Device.online)
+                              .where(Device.id.in_(device_ids))).all()
+    return {row.id: (row.heartbeat_interval_s, row.household_id, row.online) for row in rows}
 
 
-def _record_heartbeats(heartbeats: list[Inbound], intervals: dict[int, int]) -> None:
-    if not heartbeats:
+# --- 1. events ----------------------------------------------------------------------------------------
+
+class _Stored:
+    __slots__ = ("duplicate", "event_id", "incident_id", "item")
+
+    def __init__(self, event_id: int, duplicate: bool, incident_id: int | None, item: Inbound | None) -> None:
+        self.event_id, self.duplicate, self.incident_id, self.item = event_id, duplicate, incident_id, item
+
+
+def _store_events(events: list[Inbound]) -> tuple[dict[Key, _Stored], list[Inbound]]:
+    """Insert what is new; returns every key's stored event and the list of events new to the platform."""
+    unique: dict[Key, Inbound] = {}
+    for item in events:  # the same key twice in one batch: the first one counts
+        unique.setdefault((item.device_id, item.idempotency_key), item)
+    if not unique:
+        return {}, []
+    now = utcnow()
+    table = DeviceEvent.__table__
+    # executemany, not one VALUES list: the statement compiles once and SQLAlchemy sends the rows in
+    # multi-row batches ("insertmanyvalues"), where a literal VALUES list recompiles for every batch size.
+    inserted = db.session.connection().execute(
+        dialect_insert(table).on_conflict_do_nothing(index_elements=["device_id", "idempotency_key"])
+        .returning(table.c.id, table.c.device_id, table.c.idempotency_key),
+        [_event_row(item, now) for item in unique.values()],
+    ).all()
+    stored = {(row.device_id, row.idempotency_key): _Stored(row.id, False, None, unique[(row.device_id,
+              row.idempotency_key)]) for row in inserted}
+    repeats = [key for key in unique if key not in stored]
+    if repeats:
+        for row in db.session.execute(
+            sa.select(DeviceEvent.id, DeviceEvent.device_id, DeviceEvent.idempotency_key, DeviceEvent.incident_id)
+            .where(sa.tuple_(DeviceEvent.device_id, DeviceEvent.idempotency_key).in_(repeats))
+        ):
+            stored[(row.device_id, row.idempotency_key)] = _Stored(row.id, True, row.incident_id, None)
+    return stored, [entry.item for entry in stored.values() if not entry.duplicate]
+
+
+def _event_row(item: Inbound, now: datetime) -> dict:
+    return {"device_id": item.device_id, "idempotency_key": item.idempotency_key, "type": item.type,
+            "qualifier": item.qualifier, "zone": item.zone, "code": item.code, "lat": item.lat, "lng": item.lng,
+            "accuracy_m": item.accuracy_m, "battery_pct": item.battery_pct, "detail": item.detail,
+            "occurred_at": item.occurred_at, "received_at": item.received_at, "protocol": item.protocol,
+            "raw": item.raw, "processed_at": now, "incident_id": None}
+
+
+def _outcome(item: Inbound, stored: dict[Key, _Stored], incidents: dict[Key, int | None]) -> Outcome:
+    key = (item.device_id, item.idempotency_key)
+    entry = stored[key]
+    if entry.item is not item and not entry.duplicate:
+        return Outcome(entry.event_id, True, incidents.get(key))  # repeated within this very batch
+    return Outcome(entry.event_id, entry.duplicate, entry.incident_id if entry.duplicate else incidents.get(key))
+
+
+def _link_events(stored: dict[Key, _Stored], incidents: dict[Key, int | None]) -> None:
+    links = [{"e_id": stored[key].event_id, "i_id": incident_id} for key, incident_id in incidents.items()
+             if incident_id is not None]
+    if links:
+        table = DeviceEvent.__table__
+        db.session.connection().execute(
+            table.update().where(table.c.id == sa.bindparam("e_id")).values(incident_id=sa.bindparam("i_id")), links)
+
+
+# --- 2. devices ---------------------------------------------------------------------------------------
+
+def _update_devices(items: list[Inbound], devices: Facts) -> None:
+    """One UPDATE per device (executemany: one round trip), with the latest of its readings."""
+    latest: dict[int, dict] = {}
+    for item in sorted(items, key=lambda i: i.received_at):
+        row = latest.setdefault(item.device_id, {"d_id": item.device_id, "battery": None, "lat": None,
+                                                 "lng": None, "activity": None})
+        row["seen"] = item.received_at
+        row["due"] = heartbeat_deadline(item.received_at, devices.get(item.device_id, (300,))[0])
+        if item.battery_pct is not None:
+            row["battery"] = item.battery_pct
+        if item.lat is not None and item.lng is not None:
+            row["lat"], row["lng"] = item.lat, item.lng
+        if item.type in ACTIVITY:
+            row["activity"] = item.received_at
+    if not latest:
         return
-    latest: dict[int, Inbound] = {}
-    for item in heartbeats:  # a batch may hold several heartbeats of one device: the last one counts
-        latest[item.device_id] = item
-    _bring_back_online(latest.keys())
     table = Device.__table__
-    statement = (
-        table.update().where(table.c.id == sa.bindparam("d_id"))
-        .values(last_seen_at=sa.bindparam("seen"), next_heartbeat_due=sa.bindparam("due"), online=True,
-                battery_pct=sa.func.coalesce(sa.bindparam("battery", type_=sa.Integer), table.c.battery_pct),
-                last_lat=sa.func.coalesce(sa.bindparam("lat", type_=table.c.last_lat.type), table.c.last_lat),
-                last_lng=sa.func.coalesce(sa.bindparam("lng", type_=table.c.last_lng.type), table.c.last_lng))
+    keep = sa.func.coalesce
+    db.session.connection().execute(
+        table.update().where(table.c.id == sa.bindparam("d_id")).values(
+            last_seen_at=sa.bindparam("seen"), next_heartbeat_due=sa.bindparam("due"), online=True,
+            battery_pct=keep(sa.bindparam("battery", type_=sa.Integer), table.c.battery_pct),
+            last_lat=keep(sa.bindparam("lat", type_=table.c.last_lat.type), table.c.last_lat),
+            last_lng=keep(sa.bindparam("lng", type_=table.c.last_lng.type), table.c.last_lng),
+            last_activity_at=keep(sa.bindparam("activity", type_=table.c.last_activity_at.type),
+                                  table.c.last_activity_at),
+        ),
+        list(latest.values()),
     )
-    db.session.connection().execute(statement, [
-        {"d_id": item.device_id, "seen": item.received_at, "battery": item.battery_pct, "lat": item.lat,
-         "lng": item.lng, "due": heartbeat_deadline(item.received_at, intervals.get(item.device_id, 300))}
-        for item in latest.values()
-    ])
 
 
 def _bring_back_online(device_ids: Iterable[int]) -> None:
     """A device heard from after `device.offline` is back: its offline incident is resolved."""
-    returning = db.session.scalars(
-        sa.select(Device).where(Device.id.in_(list(device_ids)), Device.online.is_(False))
-        .execution_options(populate_existing=True)  # the batch's bulk UPDATEs bypass the identity map
-    ).all()
-    for device in returning:
-        device.online = True
+    for device in db.session.scalars(sa.select(Device).where(Device.id.in_(list(device_ids)))
+                                     .execution_options(populate_existing=True)):
         alerts.resolve_technical(device.id, "offline", actor=f"device:{device.id}", reason="device back online")
         DEVICE_ONLINE.publish({"id": device.id, "status": "online", "uid": device.uid,
                                "household_id": device.household_id}, namespace=alerts.OPS_NAMESPACE,
                               room=alerts.OPS_ROOM)
 
 
-def _ingest_event(item: Inbound, intervals: dict[int, int]) -> Outcome:
-    event_id = _insert_event(item)
-    if event_id is None:
-        existing = db.session.execute(
-            sa.select(DeviceEvent.id, DeviceEvent.incident_id)
-            .where(DeviceEvent.device_id == item.device_id, DeviceEvent.idempotency_key == item.idempotency_key)
-        ).one()
-        return Outcome(existing.id, True, existing.incident_id)
-    device = _touch_device(item, intervals.get(item.device_id, 300))
-    incident_id = _apply_to_incidents(item, device)
-    db.session.execute(sa.update(DeviceEvent).where(DeviceEvent.id == event_id)
-                       .values(incident_id=incident_id, processed_at=sa.func.now()))
-    return Outcome(event_id, False, incident_id)
+def _record_activity(items: list[Inbound], devices: Facts) -> None:
+    """Signs of life move the home's no-activity deadline to N hours from now and end a second chance."""
+    latest: dict[int, datetime] = {}
+    for item in items:
+        household_id = devices.get(item.device_id, (0, None))[1]
+        if household_id is not None:
+            latest[household_id] = max(item.received_at, latest.get(household_id, item.received_at))
+    if not latest:
+        return
+    hours = dict(db.session.execute(sa.select(Household.id, Household.no_activity_hours)
+                                    .where(Household.id.in_(list(latest)))).all())
+    table = Household.__table__
+    db.session.connection().execute(
+        table.update().where(table.c.id == sa.bindparam("h_id")).values(
+            last_activity_at=sa.bindparam("at"), no_activity_due_at=sa.bindparam("due"), no_activity_stage=0),
+        [{"h_id": household_id, "at": at, "due": at + timedelta(hours=hours[household_id])
+          if hours.get(household_id) else None} for household_id, at in latest.items() if household_id in hours],
+    )
 
 
-def _insert_event(item: Inbound) -> int | None:
-    values = {
-        "device_id": item.device_id, "idempotency_key": item.idempotency_key, "type": item.type,
-        "qualifier": item.qualifier, "zone": item.zone, "code": item.code, "lat": item.lat, "lng": item.lng,
-        "accuracy_m": item.accuracy_m, "battery_pct": item.battery_pct, "detail": item.detail,
-        "occurred_at": item.occurred_at, "received_at": item.received_at, "protocol": item.protocol,
-        "raw": item.raw,
-    }
-    statement = (dialect_insert(DeviceEvent).values(values)
-                 .on_conflict_do_nothing(index_elements=["device_id", "idempotency_key"])
-                 .returning(DeviceEvent.id))
-    return db.session.scalar(statement)
+# --- 4. incidents -------------------------------------------------------------------------------------
+
+def _apply_to_incidents(fresh: list[Inbound], devices: Facts) -> dict[Key, int | None]:
+    incidents: dict[Key, int | None] = {}
+    alarms: dict[Key, alerts.Alarm] = {}
+    for item in fresh:
+        key = (item.device_id, item.idempotency_key)
+        household_id = devices.get(item.device_id, (0, None))[1]
+        actor = f"device:{item.device_id}"
+        if item.qualifier in RESTORE_QUALIFIERS or item.type == "restore":
+            if item.type != "restore":
+                alerts.resolve_technical(item.device_id, item.type, actor=actor, reason=f"{item.type} restored")
+        elif item.type == "cancel":
+            incidents[key] = alerts.cancel_by_device(household_id, item.device_id, actor=actor)
+        elif item.type in LIFE_SAFETY or item.type in TECHNICAL:
+            life = item.type in LIFE_SAFETY
+            alarms[key] = alerts.Alarm(alerts.dedupe_key_for(item.device_id, household_id, item.type), household_id,
+                                       item.device_id, item.type, item.received_at,
+                                       lat=item.lat if life else None, lng=item.lng if life else None)
+    opened = alerts.open_or_merge_many(list(alarms.values()))
+    incidents.update({key: opened[alarm.key] for key, alarm in alarms.items()})
+    return incidents
 
 
-def _touch_device(item: Inbound, interval_s: int) -> Device:
-    device = db.session.get(Device, item.device_id, populate_existing=True)
-    if not device.online:
-        _bring_back_online([device.id])
-    device.last_seen_at = item.received_at
-    device.next_heartbeat_due = heartbeat_deadline(item.received_at, interval_s)
-    if item.battery_pct is not None:
-        device.battery_pct = item.battery_pct
-    if item.lat is not None and item.lng is not None:
-        device.last_lat, device.last_lng = item.lat, item.lng
-    if item.type in ACTIVITY:
-        device.last_activity_at = item.received_at
-        if device.household_id is not None:
-            _household_active(device.household_id, item.received_at)
-    return device
-
-
-def _household_active(household_id: int, at: datetime) -> None:
-    household = db.session.get(Household, household_id)
-    household.last_activity_at = at
-    if household.no_activity_hours:
-        household.no_activity_due_at = at + timedelta(hours=household.no_activity_hours)
-        household.no_activity_stage = 0
-
-
-def _apply_to_incidents(item: Inbound, device: Device) -> int | None:
-    actor = f"device:{device.id}"
-    if item.qualifier in RESTORE_QUALIFIERS or item.type == "restore":
-        if item.type != "restore":
-            alerts.resolve_technical(device.id, item.type, actor=actor, reason=f"{item.type} restored")
-        return None
-    if item.type == "cancel":
-        return alerts.cancel_by_device(device.household_id, device.id, actor=actor)
-    if item.type in LIFE_SAFETY:
-        return alerts.open_or_merge(device=device, type_=item.type, at=item.received_at, actor=actor,
-                                    lat=item.lat, lng=item.lng)
-    if item.type in TECHNICAL:
-        return alerts.open_or_merge(device=device, type_=item.type, at=item.received_at, actor=actor)
-    return None  # test, activity, service_request (handled by dispatch): device state only
+def _battery_incidents(dropped: list[int], recovered: list[int],
+                       devices: Facts, at: datetime) -> None:
+    alerts.open_or_merge_many([
+        alerts.Alarm(alerts.dedupe_key_for(device_id, devices[device_id][1], "low_battery"), devices[device_id][1],
+                     device_id, "low_battery", at)
+        for device_id in dropped
+    ])
+    for device_id in recovered:
+        alerts.resolve_technical(device_id, "low_battery", actor=f"device:{device_id}", reason="battery recharged")
