@@ -93,10 +93,18 @@ class LiveServer:
 
 
 @pytest.fixture(scope="session")
-def live_server(migrated_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def clean_redis() -> str:
+    """Flushed once, before any process starts: flushing under a running worker would delete its queue
+    bindings (`_kombu.binding.*`), and tasks sent afterwards could be routed nowhere."""
+    redis_flush()
+    return TEST_REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def live_server(migrated_db: str, clean_redis: str,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     instance = tmp_path_factory.mktemp("live-instance")
     port = free_port()
-    redis_flush()
     log = instance / "server.log"
     env = process_env(migrated_db, instance, ELDERCARE_HTTP_PORT=str(port))
     proc = start([str(BIN / "flask"), "--app", "eldercare", "serve", "--no-demo"], env, log)
@@ -109,7 +117,8 @@ def live_server(migrated_db: str, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 @pytest.fixture(scope="session")
-def celery_worker(migrated_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen]:
+def celery_worker(migrated_db: str, clean_redis: str,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen]:
     """A real Celery worker process on the Redis broker, all four queues."""
     instance = tmp_path_factory.mktemp("worker-instance")
     log = instance / "worker.log"

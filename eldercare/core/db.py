@@ -14,7 +14,15 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, registry
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    SessionTransaction,
+    mapped_column,
+    registry,
+    scoped_session,
+)
 
 from eldercare.core.time import utcnow
 
@@ -71,15 +79,21 @@ def enum_column(*values: str, name: str) -> sa.Enum:
 _PENDING = "eldercare.on_commit"
 
 
-def on_commit(session: Session, fn: Callable[[], object]) -> None:
-    """Run `fn` after the session's current transaction commits; forget it on rollback."""
-    session.info.setdefault(_PENDING, []).append(fn)
+def on_commit(session: Session | scoped_session, fn: Callable[[], object]) -> None:
+    """Run `fn` after the session's outermost transaction commits. Forget it if that transaction rolls back,
+    or if the savepoint it was registered in does (a failed timer handler must announce nothing)."""
+    if isinstance(session, scoped_session):
+        session = session()  # `db.session` is the usual caller's handle
+    if not session.in_transaction():
+        session.begin()  # the hook belongs to this transaction even before its first query
+    session.info.setdefault(_PENDING, []).append((session.get_nested_transaction(), fn))
 
 
 @event.listens_for(Session, "after_commit")
 def _run_pending(session: Session) -> None:
-    pending = session.info.pop(_PENDING, [])
-    for fn in pending:
+    if session.in_nested_transaction():
+        return  # SQLAlchemy calls this on a savepoint's release too; the hooks wait for the real commit
+    for _savepoint, fn in session.info.pop(_PENDING, []):
         try:
             fn()
         except Exception:
@@ -87,12 +101,26 @@ def _run_pending(session: Session) -> None:
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _drop_pending(session: Session, previous_transaction: object) -> None:
-    # Only the outermost rollback drops the hooks: a savepoint rolled back inside a request keeps the
-    # hooks registered before it, which is why hooks are registered after the work they announce.
-    if session.in_transaction() and not session.in_nested_transaction():
-        return
-    session.info.pop(_PENDING, None)
+def _drop_savepoint_hooks(session: Session, previous_transaction: SessionTransaction) -> None:
+    if previous_transaction.nested:
+        pending = session.info.get(_PENDING, [])
+        session.info[_PENDING] = [(sp, fn) for sp, fn in pending if not _inside(sp, previous_transaction)]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_unrun_hooks(session: Session, transaction: SessionTransaction) -> None:
+    # After a commit the hooks have run; after a rollback (or a close) of the outermost transaction
+    # whatever is left announces work that never happened.
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
+
+
+def _inside(savepoint: SessionTransaction | None, ancestor: SessionTransaction) -> bool:
+    while savepoint is not None:
+        if savepoint is ancestor:
+            return True
+        savepoint = savepoint.parent
+    return False
 
 
 @event.listens_for(Engine, "connect")

@@ -24,23 +24,34 @@ class EmbeddedWorker:
         self.concurrency = concurrency
         self.with_beat = beat
         self.controller = None
+        self.thread: threading.Thread | None = None
         self.beat_service = None
         self.ready = threading.Event()
 
-    def start(self) -> None:
+    def start(self, timeout: float = 30) -> None:
         self.controller = self.celery.WorkController(
             app=self.celery, concurrency=self.concurrency, pool_cls="threads", hostname="embedded@eldercare",
             queues=list(QUEUES), without_heartbeat=True, without_mingle=True, without_gossip=True,
-            loglevel="INFO", ready_callback=self.ready.set,
+            loglevel="INFO", ready_callback=self._on_ready,
         )
-        threading.Thread(target=self.controller.start, name="celery-worker", daemon=True).start()
+        self.thread = threading.Thread(target=self.controller.start, name="celery-worker", daemon=True)
+        self.thread.start()
+        # A worker that cannot start would leave the platform taking alarms that nobody processes.
+        if not self.ready.wait(timeout):
+            self.stop()
+            raise RuntimeError(f"embedded Celery worker not ready after {timeout:.0f}s (see the log above)")
         if self.with_beat:
             self.beat_service = EmbeddedService(self.celery, thread=True)
             self.beat_service.start()
         log.info("embedded worker started (queues %s)", ", ".join(QUEUES))
+
+    def _on_ready(self, consumer: object) -> None:
+        self.ready.set()
 
     def stop(self) -> None:
         if self.beat_service is not None:
             self.beat_service.stop()
         if self.controller is not None:
             self.controller.stop(in_sighandler=False)
+        if self.thread is not None:
+            self.thread.join(10)

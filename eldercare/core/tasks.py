@@ -34,6 +34,9 @@ class AppTask(Task):
     max_retries = 5
     retry_backoff_base_s = 1.0
     retry_backoff_max_s = 60.0
+    # Declared where the task is defined (`@shared_task(..., declared_queue="alarms")`) and applied by
+    # `route_declared_queue`: Celery 5.7 deprecates the `queue` task attribute (and drops it in 6.0).
+    declared_queue = "default"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         flask_app: Flask = self.app.flask_app
@@ -65,8 +68,17 @@ class AppTask(Task):
         """Hook for a task's defined give-up path (mark a notification failed, alert a supervisor)."""
 
 
+def route_declared_queue(name: str, args: Any, kwargs: Any, options: dict, task: Task | None = None,
+                         **kw: Any) -> dict:
+    """Celery router: a task goes to the queue it declares; `apply_async(queue=...)` still wins."""
+    return {"queue": getattr(task, "declared_queue", "default")}
+
+
 def make_celery(app: Flask) -> Celery:
     celery = Celery(app.import_name, task_cls=AppTask, set_as_current=True)
+    # `set_as_current` is per thread; shared tasks called from request threads (gunicorn gthread) or pool
+    # threads would otherwise resolve to Celery's unconfigured fallback app and publish to amqp://localhost.
+    celery.set_default()
     celery.flask_app = app
     celery.conf.update(
         broker_url=app.config["CELERY_BROKER_URL"],
@@ -74,6 +86,7 @@ def make_celery(app: Flask) -> Celery:
         result_backend=None,
         task_default_queue="default",
         task_queues=None,
+        task_routes=(route_declared_queue,),
         task_create_missing_queues=True,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -84,8 +97,9 @@ def make_celery(app: Flask) -> Celery:
         enable_utc=True,
         broker_connection_retry_on_startup=True,
         # Redis redelivers unacknowledged tasks after this; countdowns stay far below it and every timer
-        # that matters is also a row swept from the database (see eldercare.core.timers).
-        broker_transport_options={"visibility_timeout": 3600},
+        # that matters is also a row swept from the database (see eldercare.core.timers). kombu's
+        # SQLAlchemy transport hands its options to create_engine, which refuses this one.
+        broker_transport_options={} if app.config["ELDERCARE_EMBEDDED"] else {"visibility_timeout": 3600},
         beat_schedule=beat_schedule(app),
         beat_schedule_filename=str(app.instance_path) + "/celerybeat-schedule",
         imports=TASK_MODULES,

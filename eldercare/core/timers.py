@@ -17,6 +17,7 @@ from celery import shared_task
 
 from eldercare.core.db import on_commit
 from eldercare.core.models import Timer
+from eldercare.core.sql import dialect_insert
 from eldercare.core.time import utcnow
 from eldercare.extensions import db
 
@@ -38,18 +39,17 @@ def timer_handler(kind: str) -> Callable[[Callable[[int], None]], Callable[[int]
 
 
 def arm(kind: str, ref_id: int, due_at: datetime) -> Timer:
-    """Set (or move) the one timer of `kind` for `ref_id`; it fires at `due_at` or within a sweep after."""
-    timer = db.session.scalar(
-        sa.select(Timer).where(Timer.kind == kind, Timer.ref_id == ref_id).with_for_update()
+    """Set (or move) the one timer of `kind` for `ref_id`; it fires at `due_at` or within a sweep after.
+
+    One upsert, so two transactions arming the same timer at once both succeed (the later one wins)."""
+    timer_id = db.session.scalar(
+        dialect_insert(Timer).values(kind=kind, ref_id=ref_id, due_at=due_at)
+        .on_conflict_do_update(index_elements=["kind", "ref_id"],
+                               set_={"due_at": due_at, "fired_at": None, "attempts": 0})
+        .returning(Timer.id)
     )
-    if timer is None:
-        timer = Timer(kind=kind, ref_id=ref_id, due_at=due_at)
-        db.session.add(timer)
-    else:
-        timer.due_at, timer.fired_at, timer.attempts = due_at, None, 0
-    db.session.flush()
+    timer = db.session.get(Timer, timer_id, populate_existing=True)
     if due_at - utcnow() <= MAX_COUNTDOWN:
-        timer_id = timer.id
         on_commit(db.session, lambda: fire_timer.apply_async((timer_id,), eta=due_at))
     return timer
 
@@ -92,12 +92,12 @@ def due_timer_ids(now: datetime, limit: int = SWEEP_BATCH) -> list[int]:
     return list(db.session.scalars(query))
 
 
-@shared_task(name="core.sweep_timers", queue="alarms", time_limit=60, ignore_result=True)
+@shared_task(name="core.sweep_timers", declared_queue="alarms", time_limit=60, ignore_result=True)
 def sweep_timers() -> int:
     now = utcnow()
     return sum(fire(timer_id, now) for timer_id in due_timer_ids(now))
 
 
-@shared_task(name="core.fire_timer", queue="alarms", time_limit=30, ignore_result=True)
+@shared_task(name="core.fire_timer", declared_queue="alarms", time_limit=30, ignore_result=True)
 def fire_timer(timer_id: int) -> bool:
     return fire(timer_id)
