@@ -90,6 +90,9 @@ def db_session(app) -> Iterator[sa.orm.scoped_session]:
     """Everything the test (and the code under test) writes is rolled back afterwards."""
     from eldercare.extensions import db, limiter
 
+    # Any create_app() makes its Celery the process's current one; tests that send tasks use this app's.
+    app.extensions["celery"].set_current()
+    app.extensions["celery"].set_default()
     with app.app_context():
         engines = db.engines
         engine = engines[None]
