@@ -43,6 +43,7 @@ def process_env(database_url: str, instance: Path, **extra: str) -> dict[str, st
     env.update({
         "DATABASE_URL": database_url, "REDIS_URL": TEST_REDIS_URL, "ELDERCARE_INSTANCE_PATH": str(instance),
         "ELDERCARE_DEMO_PASSWORD": DEMO_PASSWORD, "SECRET_KEY": "e2e-secret", "PYTHONUNBUFFERED": "1",
+        "TWILIO_AUTH_TOKEN": "e2e-twilio-token",  # webhooks signed in tests; no account: nothing goes out
     })
     env.update(extra)
     return env
