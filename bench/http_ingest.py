@@ -18,7 +18,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.common import fresh_database, free_port, start_gunicorn, stop, wrk
+from bench.common import free_port, fresh_database, start_gunicorn, stop, wrk
 
 DEVICES = 5000
 TYPES = ("sos", "sos", "fall", "low_battery", "test")
