@@ -124,7 +124,7 @@ def celery_worker(migrated_db: str, clean_redis: str,
     instance = tmp_path_factory.mktemp("worker-instance")
     log = instance / "worker.log"
     env = process_env(migrated_db, instance)
-    proc = start([str(BIN / "celery"), "-A", "worker", "worker", "-Q", "alarms,dispatch,notify,default",
+    proc = start([str(BIN / "celery"), "-A", "worker", "worker", "-B", "-Q", "alarms,dispatch,notify,default",
                   "--pool", "threads", "-c", "4", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
                   "-n", f"e2e-{os.getpid()}@%h"], env, log)
     deadline = time.monotonic() + 60

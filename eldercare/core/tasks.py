@@ -114,12 +114,16 @@ def make_celery(app: Flask) -> Celery:
     return celery
 
 
-TASK_MODULES = ("eldercare.core.timers", "eldercare.alerts.tasks")
+TASK_MODULES = ("eldercare.core.timers", "eldercare.alerts.tasks", "eldercare.devices.tasks")
 
 
 def beat_schedule(app: Flask) -> dict:
     sweep = app.config.get("ELDERCARE_TIMER_SWEEP_S", 2.0)
+    supervision = app.config.get("ELDERCARE_SUPERVISION_SWEEP_S", 1.0)
     return {
         "sweep-timers": {"task": "core.sweep_timers", "schedule": timedelta(seconds=sweep),
                          "options": {"queue": "alarms", "expires": sweep * 5}},
+        # A missed heartbeat becomes `device.offline` within about a second of its deadline.
+        "sweep-supervision": {"task": "devices.sweep_supervision", "schedule": timedelta(seconds=supervision),
+                              "options": {"queue": "alarms", "expires": supervision * 5}},
     }

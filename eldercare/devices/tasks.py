@@ -7,7 +7,7 @@ from celery import shared_task
 from eldercare.devices import supervision
 
 
-@shared_task(name="devices.sweep_supervision", queue="alarms", time_limit=60, ignore_result=True)
+@shared_task(name="devices.sweep_supervision", declared_queue="alarms", time_limit=60, ignore_result=True)
 def sweep_supervision() -> dict[str, int]:
     """Beat runs this every second: offline devices and inactive homes raise incidents within seconds."""
     offline = supervision.mark_overdue_offline()
