@@ -141,6 +141,8 @@ def alarm_for(device: Device, type_: str, at: datetime, **extra: object) -> Alar
 
 
 def open_or_merge_many(alarms: list[Alarm], *, actor_prefix: str = "device") -> dict[str, int]:
+    # actor_prefix "device" records each incident as opened by "device:<id>"; a full label such as
+    # "system:supervision" is used as it is.
     """Open or merge every alarm's incident in one statement; returns {dedupe key: incident id}.
 
     Decided by the database: INSERT … ON CONFLICT (the partial unique index of open incidents) DO UPDATE
@@ -174,8 +176,8 @@ def open_or_merge_many(alarms: list[Alarm], *, actor_prefix: str = "device") -> 
     created = [row for row in rows if row.event_count == by_key[row.dedupe_key].count]
     for row in created:
         alarm = by_key[row.dedupe_key]
-        INCIDENT.record_new(row.id, "new", actor=f"{actor_prefix}:{alarm.device_id}",
-                            reason=f"{alarm.type} from device {alarm.device_id}")
+        actor = actor_prefix if ":" in actor_prefix else f"{actor_prefix}:{alarm.device_id}"
+        INCIDENT.record_new(row.id, "new", actor=actor, reason=f"{alarm.type} from device {alarm.device_id}")
     created_ids = {row.id for row in created}
     for payload in incident_payloads([row.id for row in rows]):
         event = INCIDENT_CREATED if payload["id"] in created_ids else INCIDENT_UPDATED

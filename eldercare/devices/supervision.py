@@ -48,8 +48,9 @@ def mark_overdue_offline(now: datetime | None = None, limit: int = SWEEP_BATCH) 
                        .execution_options(synchronize_session=False))
     devices = db.session.scalars(sa.select(Device).where(Device.id.in_(due))
                                  .execution_options(populate_existing=True)).all()
+    alerts.open_or_merge_many([alerts.alarm_for(device, "offline", now) for device in devices],
+                              actor_prefix="system:supervision")
     for device in devices:
-        alerts.open_or_merge(device=device, type_="offline", at=now, actor="system:supervision")
         DEVICE_OFFLINE.publish({"id": device.id, "status": "offline", "uid": device.uid,
                                 "household_id": device.household_id},
                                namespace=alerts.OPS_NAMESPACE, room=alerts.OPS_ROOM)
