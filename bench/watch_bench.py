@@ -1,6 +1,7 @@
 """Heartbeats per second into one watch-receiver process, over many TCP connections.
 
-    .venv/bin/python bench/watch_bench.py [--connections 200] [--seconds 5] [--windows 1,32] [--stores noop,batched]
+    .venv/bin/python bench/watch_bench.py [--connections 200] [--seconds 5] [--windows 1,32]
+                                          [--stores noop,batched,loopbatch] [--commit-ms 1]
 
 The receiver (`WatchServer`, the real protocol layer) runs in its own process; a client process opens
 `--connections` connections, each a watch with its own id, and sends ``LK`` frames, each answered ``LK``
@@ -11,6 +12,7 @@ Stores:
 - ``noop``: resolves at once — the protocol layer alone (TCP, framing, parsing, lookup, reply).
 - ``batched``: the platform's `IntakeBatcher` (group commit in a thread) with a simulated commit of
   ``--commit-ms`` per batch instead of the database — the hand-off to the batch thread and back included.
+- ``loopbatch``: the same group commit gathered on the event loop (`LoopBatcher` below), for comparison.
 
 Prints heartbeats/s (replies received in the measured window), reply latency p50/p99 and the receiver
 process's CPU use (near 100 % = the receiver is the limit). Bounded: warm-up 1 s + `--seconds` per run.
@@ -25,6 +27,7 @@ import random
 import statistics
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,14 +40,40 @@ WARMUP_S = 1.0
 def make_store(kind: str, commit_ms: float):
     from eldercare.devices.intake import Outcome
 
-    if kind == "noop":
-        outcome = Outcome(None, False, None)
+    outcome = Outcome(None, False, None)
+    sizes: list[int] = []
 
+    def commit(items):  # stands in for ingest_batch + COMMIT
+        sizes.append(len(items))
+        time.sleep(commit_ms / 1000)
+        return [outcome] * len(items)
+
+    def report():
+        if sizes:
+            print(f"    batches: {len(sizes)}, mean size {statistics.fmean(sizes):.0f}, max {max(sizes)}")
+
+    if kind == "noop":
         async def store(inbound):
             return outcome
 
-        return store, lambda: None
+    elif kind == "batched":
+        batcher = platform_batcher(commit)
 
+        async def store(inbound):
+            return await asyncio.wrap_future(batcher.submit(inbound))
+
+    elif kind == "loopbatch":
+        loop_batcher = LoopBatcher(commit)
+
+        async def store(inbound):
+            return await loop_batcher.submit(inbound)
+
+    else:
+        raise SystemExit(f"unknown store {kind!r}")
+    return store, report
+
+
+def platform_batcher(commit):
     from flask import Flask
 
     from eldercare.devices.intake import IntakeBatcher
@@ -53,28 +82,39 @@ def make_store(kind: str, commit_ms: float):
     app = Flask("watch-bench")
     app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite://"
     db.init_app(app)
+    return IntakeBatcher(app, commit)
 
-    def commit(items):  # stands in for ingest_batch + COMMIT
-        time.sleep(commit_ms / 1000)
-        return [Outcome(None, False, None)] * len(items)
 
-    batcher = IntakeBatcher(app, commit)
-    sizes: list[int] = []
+class LoopBatcher:
+    """Group commit gathered on the event loop: one hop to the commit thread and back per batch, where
+    `IntakeBatcher` takes a queue put, a cross-thread future and a loop wake-up per event."""
 
-    def counted(items):
-        sizes.append(len(items))
-        return commit(items)
+    def __init__(self, commit, max_batch: int = 1000, max_wait_s: float = 0.002) -> None:
+        self.commit, self.max_batch, self.max_wait_s = commit, max_batch, max_wait_s
+        self.items: list = []
+        self.futures: list[asyncio.Future] = []
+        self.timer: asyncio.TimerHandle | None = None
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="commit")
 
-    batcher.process = counted
+    def submit(self, inbound) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.items.append(inbound)
+        self.futures.append(future)
+        if len(self.items) >= self.max_batch:
+            self.flush()
+        elif self.timer is None:
+            self.timer = loop.call_later(self.max_wait_s, self.flush)
+        return future
 
-    async def store(inbound):
-        return await asyncio.wrap_future(batcher.submit(inbound))
-
-    def report():
-        if sizes:
-            print(f"    batches: {len(sizes)}, mean size {statistics.fmean(sizes):.0f}, max {max(sizes)}")
-
-    return store, report
+    def flush(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        items, futures, self.items, self.futures = self.items, self.futures, [], []
+        done = asyncio.get_running_loop().run_in_executor(self.executor, self.commit, items)
+        done.add_done_callback(lambda result: [f.set_result(o) for f, o in zip(futures, result.result(),
+                                                                                strict=True)])
 
 
 def serve(kind: str, commit_ms: float, connections: int, ready, done) -> None:
@@ -171,7 +211,9 @@ def run_one(kind: str, window: int, args) -> None:
             finally:
                 done.put("exit")
 
+        client_cpu0 = time.process_time()
         rate, latencies = asyncio.run(measured())
+        client_cpu = (time.process_time() - client_cpu0) / (WARMUP_S + args.seconds)
         cpu = ready.get(timeout=30)
     finally:
         proc.join(30)
@@ -180,8 +222,10 @@ def run_one(kind: str, window: int, args) -> None:
     latencies.sort()
     p50 = latencies[len(latencies) // 2] * 1000 if latencies else float("nan")
     p99 = latencies[int(len(latencies) * 0.99)] * 1000 if latencies else float("nan")
-    print(f"  store={kind:<8} window={window:<3} {rate:>8,} heartbeats/s   reply p50 {p50:6.2f} ms  "
-          f"p99 {p99:6.2f} ms   receiver CPU {cpu:4.0%}", flush=True)
+    per_beat = cpu / rate * 1e6 if rate else float("nan")
+    print(f"  store={kind:<8} window={window:<3} {rate:>8,} heartbeats/s   reply p50 {p50:7.2f} ms  "
+          f"p99 {p99:7.2f} ms   receiver CPU {cpu:4.0%} = {per_beat:5.1f} µs/heartbeat "
+          f"(one core: {1e6 / per_beat:>7,.0f}/s)   client CPU {client_cpu:4.0%}", flush=True)
 
 
 def main() -> None:
@@ -189,7 +233,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--windows", default="1,32")
-    parser.add_argument("--stores", default="noop,batched")
+    parser.add_argument("--stores", default="noop,batched,loopbatch")
     parser.add_argument("--commit-ms", type=float, default=1.0, help="simulated commit time per batch")
     args = parser.parse_args()
     print(f"watch receiver: {args.connections} connections, {args.seconds:g} s per run "

@@ -29,3 +29,18 @@ def error_of(response) -> dict:
     assert isinstance(body, dict) and "error" in body, response.get_data(as_text=True)[:300]
     assert set(body["error"]) >= {"code", "message", "fields"}
     return body["error"]
+
+
+def quiet_device(session, protocol: str):
+    """An active demo device of `protocol` whose home has no open incident (end-to-end tests commit theirs:
+    they pick from the lowest ids, unit tests from the highest)."""
+    import sqlalchemy as sa
+
+    from eldercare.alerts.models import OPEN_INCIDENT_STATUSES, Incident
+    from eldercare.devices.models import Device
+
+    open_homes = sa.select(Incident.household_id).where(Incident.status.in_(OPEN_INCIDENT_STATUSES),
+                                                        Incident.household_id.is_not(None))
+    return session.scalars(sa.select(Device).where(Device.protocol == protocol, Device.status == "active",
+                                                   Device.household_id.not_in(open_homes))
+                           .order_by(Device.id.desc())).first()

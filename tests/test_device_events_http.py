@@ -13,10 +13,10 @@ from eldercare.alerts.models import Incident
 from eldercare.core.events import OPS_NAMESPACE
 from eldercare.core.models import StateEvent
 from eldercare.devices import tokens
-from eldercare.devices.models import Device, DeviceEvent
+from eldercare.devices.models import DeviceEvent
 from eldercare.extensions import socketio
 from tests.conftest import token_for
-from tests.helpers import error_of
+from tests.helpers import error_of, quiet_device
 
 NOW = datetime.now(UTC).isoformat()
 
@@ -24,8 +24,7 @@ NOW = datetime.now(UTC).isoformat()
 @pytest.fixture
 def http_device(db_session):
     """A demo HTTP device of a household without open incidents, given a fresh token."""
-    device = db_session.scalars(sa.select(Device).where(Device.protocol == "http", Device.status == "active")
-                                .order_by(Device.id)).first()
+    device = quiet_device(db_session, "http")
     token, token_hash = tokens.new_token(device.id)
     device.token_hash = token_hash
     db_session.commit()

@@ -11,14 +11,14 @@ from eldercare.alerts.models import Incident, Notification
 from eldercare.core.time import utcnow
 from eldercare.devices import supervision
 from eldercare.devices.intake import Inbound
-from eldercare.devices.models import Device
 from eldercare.devices.services import heartbeat_deadline, ingest_batch
 from eldercare.households.models import Household
+from tests.helpers import quiet_device
 
 
 @pytest.fixture
 def device(db_session):
-    return db_session.scalars(sa.select(Device).where(Device.protocol == "watch").order_by(Device.id)).first()
+    return quiet_device(db_session, "watch")
 
 
 def inbound(device, type_="heartbeat", key="k", **extra):

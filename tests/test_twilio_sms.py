@@ -8,7 +8,8 @@ from twilio.request_validator import RequestValidator
 
 from eldercare.alerts.models import Incident, Notification
 from eldercare.devices import sms
-from eldercare.devices.models import Device, DeviceEvent
+from eldercare.devices.models import DeviceEvent
+from tests.helpers import quiet_device
 
 TOKEN = "test-twilio-token"
 
@@ -21,8 +22,7 @@ def twilio(app, monkeypatch):
 
 @pytest.fixture
 def sms_device(db_session):
-    return db_session.scalars(sa.select(Device).where(Device.protocol == "sms", Device.status == "active")
-                              .order_by(Device.id)).first()
+    return quiet_device(db_session, "sms")
 
 
 def signed_post(client, base, path, form, token=TOKEN):

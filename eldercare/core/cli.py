@@ -1,10 +1,10 @@
-"""Flask CLI commands: `flask demo load`, `flask users create`, `flask serve`."""
+"""Flask CLI commands: `flask demo load`, `flask serve`, `flask receivers`."""
 
 from __future__ import annotations
 
 import click
-from flask import Flask
-from flask.cli import AppGroup
+from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 
 demo_cli = AppGroup("demo", help="Demo data at the city's scale.")
 
@@ -22,8 +22,21 @@ def load_demo_command(if_empty: bool) -> None:
     click.echo("Demo data loaded: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
 
 
+@click.command("receivers")
+@with_appcontext
+def receivers_command() -> None:
+    """Run the device receivers (SIA DC-09 on TCP+UDP, watch protocol on TCP) until SIGINT/SIGTERM."""
+    from eldercare.devices.receivers.runner import ReceiverRunner
+
+    runner = ReceiverRunner(current_app._get_current_object())
+    runner.run()
+    if runner.error is not None:
+        raise click.ClickException(f"receivers could not start: {runner.error}")
+
+
 def register(app: Flask) -> None:
     from eldercare.core.serve import serve_command
 
     app.cli.add_command(demo_cli)
     app.cli.add_command(serve_command)
+    app.cli.add_command(receivers_command)

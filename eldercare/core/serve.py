@@ -1,8 +1,9 @@
 """`flask serve` (what `make run` runs): migrate, load demo data if empty, then serve everything.
 
 Embedded mode: gunicorn (one worker process, threads for WebSockets) hosting the web app and Socket.IO,
-and inside that worker the Celery worker and beat as threads. Production mode (REDIS_URL set): the same
-web server; Celery workers, beat and the device receivers run as their own processes (Procfile).
+and inside that worker the Celery worker and beat and the device receivers (DC-09, watch) as threads.
+Production mode (REDIS_URL set): the same web server; Celery workers, beat and the device receivers run
+as their own processes (Procfile).
 Ctrl-C stops the gunicorn master, which stops its worker: no process is left behind.
 """
 
@@ -33,6 +34,9 @@ class _Gunicorn(BaseApplication):
             worker = EmbeddedWorker(app.extensions["celery"])
             worker.start()
             app.extensions["embedded_worker"] = worker
+            from eldercare.devices.receivers.runner import ReceiverRunner
+
+            app.extensions["receivers"] = ReceiverRunner(app).start_in_thread()
         return app
 
 

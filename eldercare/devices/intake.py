@@ -147,22 +147,45 @@ class DeviceDirectory:
                           row.heartbeat_interval_s)
 
 
+Result = Outcome | BaseException  # per event: its outcome, or why it could not be stored
+
+
 class IntakeBatcher:
-    """Group commit: `submit` returns a Future resolved once the event's batch is committed."""
+    """Group commit on a thread of its own.
+
+    Callers hand over lists of events (`submit_many`; `submit` for one) and get a Future of the per-event
+    results, resolved once the batch holding them is committed. The thread joins whatever arrived within
+    `max_wait_s` (up to `max_batch` events) into one transaction. If a batch fails as a whole, its events
+    are retried one by one, so one bad event cannot take its neighbours down; nothing that happens here
+    stops the thread.
+    """
 
     def __init__(self, app: Flask, process: Callable[[list[Inbound]], list[Outcome]], *,
                  max_batch: int = 1000, max_wait_s: float = 0.002) -> None:
         self.app, self.process = app, process
         self.max_batch, self.max_wait_s = max_batch, max_wait_s
-        self._queue: queue.SimpleQueue[tuple[Inbound, Future] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[list[Inbound], Future] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
-    def submit(self, inbound: Inbound) -> Future:
+    def submit_many(self, items: list[Inbound]) -> Future:
         self._ensure_started()
         future: Future = Future()
-        self._queue.put((inbound, future))
+        self._queue.put((items, future))
         return future
+
+    def submit(self, inbound: Inbound) -> Future:
+        single: Future = Future()
+
+        def unpack(many: Future) -> None:
+            result = many.result()[0]
+            if isinstance(result, BaseException):
+                single.set_exception(result)
+            else:
+                single.set_result(result)
+
+        self.submit_many([inbound]).add_done_callback(unpack)
+        return single
 
     def stop(self) -> None:
         if self._thread is not None:
@@ -179,37 +202,54 @@ class IntakeBatcher:
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
-            if first is None:
+            entries = self._gather()
+            if entries is None:
                 return
-            batch = [first]
-            deadline = time.monotonic() + self.max_wait_s
-            while len(batch) < self.max_batch:
-                remaining = deadline - time.monotonic()
-                try:
-                    item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._queue.put(None)  # finish this batch, then stop
-                    break
-                batch.append(item)
-            self._commit(batch)
+            try:
+                results = self._commit([item for items, _ in entries for item in items])
+            except Exception as exc:
+                log.exception("intake batch failed")
+                results = [exc] * sum(len(items) for items, _ in entries)
+            offset = 0
+            for items, future in entries:
+                if not future.done():  # a caller that gave up (cancelled) is simply not answered
+                    future.set_result(results[offset:offset + len(items)])
+                offset += len(items)
 
-    def _commit(self, batch: list[tuple[Inbound, Future]]) -> None:
+    def _gather(self) -> list[tuple[list[Inbound], Future]] | None:
+        first = self._queue.get()
+        if first is None:
+            return None
+        entries, count = [first], len(first[0])
+        deadline = time.monotonic() + self.max_wait_s
+        while count < self.max_batch:
+            remaining = deadline - time.monotonic()
+            try:
+                entry = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if entry is None:
+                self._queue.put(None)  # finish this batch, then stop
+                break
+            entries.append(entry)
+            count += len(entry[0])
+        return entries
+
+    def _commit(self, items: list[Inbound]) -> list[Result]:
         try:
-            outcomes = self._in_transaction([inbound for inbound, _ in batch])
+            return list(self._in_transaction(items))
         except Exception:
-            log.exception("intake batch of %d failed; retrying its events one by one", len(batch))
-            for inbound, future in batch:
-                try:
-                    future.set_result(self._in_transaction([inbound])[0])
-                except Exception as exc:
-                    log.exception("intake of %s:%s failed", inbound.protocol, inbound.idempotency_key)
-                    future.set_exception(exc)
-            return
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
-            future.set_result(outcome)
+            if len(items) == 1:
+                raise
+            log.exception("intake batch of %d failed; retrying its events one by one", len(items))
+        results: list[Result] = []
+        for item in items:
+            try:
+                results.append(self._in_transaction([item])[0])
+            except Exception as exc:
+                log.exception("intake of %s:%s failed", item.protocol, item.idempotency_key)
+                results.append(exc)
+        return results
 
     def _in_transaction(self, items: list[Inbound]) -> list[Outcome]:
         with self.app.app_context():
@@ -224,6 +264,38 @@ class IntakeBatcher:
                 db.session.remove()
 
 
+class _LoopGather:
+    """Events stored from one asyncio loop during one turn of it travel to the commit thread together:
+    one cross-thread hop per batch instead of one per event (the receivers' hot path)."""
+
+    def __init__(self, batcher: IntakeBatcher, loop: asyncio.AbstractEventLoop) -> None:
+        self.batcher, self.loop = batcher, loop
+        self.pending: list[tuple[Inbound, asyncio.Future]] = []
+
+    def store(self, inbound: Inbound) -> asyncio.Future:
+        future = self.loop.create_future()
+        if not self.pending:
+            self.loop.call_soon(self._flush)
+        self.pending.append((inbound, future))
+        return future
+
+    def _flush(self) -> None:
+        pending, self.pending = self.pending, []
+        done = asyncio.wrap_future(self.batcher.submit_many([inbound for inbound, _ in pending]), loop=self.loop)
+        done.add_done_callback(lambda finished: self._resolve(pending, finished))
+
+    @staticmethod
+    def _resolve(pending: list[tuple[Inbound, asyncio.Future]], finished: asyncio.Future) -> None:
+        results = finished.result()
+        for (_, future), result in zip(pending, results, strict=True):
+            if future.done():
+                continue  # the receiver stopped waiting (connection closed, shutdown)
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+
 class Intake:
     """What receivers are given: a cached device lookup and a durable, batched store."""
 
@@ -232,6 +304,7 @@ class Intake:
 
         self.directory = DeviceDirectory(app)
         self.batcher = IntakeBatcher(app, ingest_batch, max_batch=max_batch, max_wait_s=max_wait_s)
+        self._gathers: dict[asyncio.AbstractEventLoop, _LoopGather] = {}
 
     def lookup(self, protocol: str, uid: str) -> DeviceInfo | None:
         return self.directory.lookup(protocol, uid)
@@ -240,10 +313,16 @@ class Intake:
         return self.directory.authenticate(token)
 
     def store_sync(self, inbound: Inbound, timeout: float = 30.0) -> Outcome:
+        """From a request thread (HTTP, SMS webhook): blocks until the event is committed."""
         return self.batcher.submit(inbound).result(timeout)
 
-    async def store(self, inbound: Inbound) -> Outcome:
-        return await asyncio.wrap_future(self.batcher.submit(inbound))
+    def store(self, inbound: Inbound) -> asyncio.Future:
+        """From an asyncio receiver: awaitable, resolved once the event is committed."""
+        loop = asyncio.get_running_loop()
+        gather = self._gathers.get(loop)
+        if gather is None:
+            gather = self._gathers[loop] = _LoopGather(self.batcher, loop)
+        return gather.store(inbound)
 
     def stop(self) -> None:
         self.batcher.stop()

@@ -74,6 +74,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import lru_cache
 
 MAX_FRAME = 4096
 
@@ -94,6 +95,8 @@ _COMMAND = re.compile(r"[A-Za-z0-9_]{1,16}")
 _HEX32 = re.compile(r"[0-9A-Fa-f]{1,8}")
 _DEGREES = re.compile(r"-?[0-9]{1,3}(?:\.[0-9]{1,10})?")
 _ESCAPES = {1: b"}", 2: b"[", 3: b"]", 4: b",", 5: b"*"}
+_PRINTABLE = re.compile(rb"[\x20-\x7e]*")
+_ESCAPE_UNPRINTABLE = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0x100))}
 _MIN_DEVICE_TIME = datetime(2010, 1, 1, tzinfo=UTC)
 _LOCATION_FIELDS = 16  # date … status
 
@@ -158,6 +161,11 @@ class FrameSplitter:
         self._buf = b""
         self._junk = 0
 
+    @property
+    def pending(self) -> int:
+        """Bytes of a frame begun but not yet complete."""
+        return len(self._buf)
+
     def feed(self, data: bytes) -> list[bytes]:
         if self.overflow:
             return []
@@ -218,10 +226,10 @@ def build_frame(maker: str, watch_id: str, content: str, seq: str | None = None)
 def decode(frame: Frame, received_at: datetime, *, device_tz: tzinfo = UTC) -> WatchMessage:
     """What a frame means: its events (with idempotency keys) and the reply owed once they are stored."""
     command = frame.command
-    raw = frame.raw.decode("ascii", "backslashreplace")
+    raw = _printable(frame.raw)
     if command == "LK":
         battery = _lk_battery(frame.content)
-        key = f"heartbeat:lk{received_at.astimezone(UTC):%Y%m%dT%H%M%S}Z"
+        key = f"heartbeat:lk{_second(int(received_at.timestamp()))}"
         event = WatchEvent("heartbeat", key, code="LK", detail=None)
         return WatchMessage(frame.maker, frame.watch_id, command, battery, None, None, None, (event,),
                             build_frame(frame.maker, frame.watch_id, "LK", frame.seq), raw)
@@ -275,6 +283,20 @@ def _describe(command: str, status: int | None) -> str | None:
     if command.startswith("AL") and not status & (ALARM_MASK | GEOFENCE_BITS | 0b1001):
         flags.append("unidentified alarm")
     return f"watch {command} status {status:08X}" + (": " + ", ".join(flags) if flags else "")
+
+
+def _printable(raw: bytes) -> str:
+    """The frame as text safe for any database column: bytes outside printable ASCII (NUL would make
+    PostgreSQL refuse the row, and with it the alarm) are written ``\\xNN``."""
+    if _PRINTABLE.fullmatch(raw):
+        return raw.decode("ascii")
+    return raw.decode("latin-1").translate(_ESCAPE_UNPRINTABLE)
+
+
+@lru_cache(maxsize=4)
+def _second(epoch_s: int) -> str:
+    """``YYYYMMDDTHHMMSSZ`` (cached: a busy receiver formats the same second thousands of times)."""
+    return f"{datetime.fromtimestamp(epoch_s, UTC):%Y%m%dT%H%M%S}Z"
 
 
 def _lk_battery(content: bytes) -> int | None:
