@@ -12,6 +12,7 @@ state and incident are committed (group commit). 5,000 HTTP devices, each event 
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import secrets
 from pathlib import Path
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 
 from bench.common import free_port, fresh_database, start_gunicorn, stop, wrk
 
-DEVICES = 5000
+DEVICES = int(os.environ.get("BENCH_DEVICES", "5000"))
 TYPES = ("sos", "sos", "fall", "low_battery", "test")
 
 
@@ -48,18 +49,24 @@ def provision_devices(database_url: str) -> list[str]:
 
 def lua_script(path: Path, endpoint: str, tokens: list[str]) -> Path:
     """wrk script: each request a fresh event id from a random device; 429s would show as non-2xx."""
+    run = secrets.token_hex(3)  # event ids unique across runs (the warm-up must not make repeats)
     path.write_text(f"""
 local tokens = {json.dumps(tokens).replace("[", "{").replace("]", "}")}
 local types = {{"{'", "'.join(TYPES)}"}}
 local counter = 0
-local thread_id = 0
-local next_thread = 0
-function setup(thread) next_thread = next_thread + 1; thread:set("thread_id", next_thread) end
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function init(args)
+  math.randomseed(tid * 7919 + os.time())  -- each wrk thread its own sequence of devices
+end
 request = function()
   counter = counter + 1
   local token = tokens[math.random(#tokens)]
-  local body = string.format('{{"event_id":"b%d-%d","type":"%s","occurred_at":"2026-11-30T00:00:00Z",'
-    .. '"battery_pct":80}}', thread_id, counter, types[(counter % #types) + 1])
+  local body = string.format('{{"event_id":"{run}-%d-%d","type":"%s","occurred_at":"2026-11-30T00:00:00Z",'
+    .. '"battery_pct":80}}', tid, counter, types[(counter % #types) + 1])
   return wrk.format("POST", "{endpoint}", {{["Content-Type"]="application/json",
     ["Authorization"]="Bearer " .. token}}, body)
 end
@@ -71,11 +78,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=32)
     args = parser.parse_args()
     url = fresh_database()
     tokens = provision_devices(url)
     port = free_port()
-    server = start_gunicorn(url, port)
+    server = start_gunicorn(url, port, workers=args.workers, threads=args.threads)
     work = Path("/tmp/eldercare-bench")
     try:
         base = f"http://127.0.0.1:{port}"
@@ -97,6 +106,8 @@ def main() -> None:
         print(f"{label:<28}{r['rps']:>10.0f}{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}{r['non_2xx']:>10}")
     print(f"ratio ingest/bare: {ingest['rps'] / bare['rps']:.2f}  (goal >= 0.5)")
     print(f"events stored: {stored}, incidents: {incidents}")
+    if os.environ.get("BENCH_VERBOSE"):
+        print(bare["raw"], ingest["raw"])
 
 
 if __name__ == "__main__":
