@@ -12,8 +12,8 @@ state and incident are committed (group commit). 5,000 HTTP devices, each event 
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import secrets
 from pathlib import Path
 

@@ -6,6 +6,7 @@ are exactly what production runs: production mode, Redis broker, Socket.IO messa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -56,13 +57,19 @@ def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
 
 
 def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+    """Stop the process *group*: a leader that died (SIGKILLed by a test) may have left children, such
+    as Celery's beat process, which must not outlive the test session."""
+    _signal_group(proc.pid, sig)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout)
+    _signal_group(proc.pid, signal.SIGKILL)
     if proc.poll() is None:
-        os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+        proc.wait(5)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # nothing left in the group
+        os.killpg(pgid, sig)
 
 
 def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
@@ -117,21 +124,25 @@ def live_server(migrated_db: str, clean_redis: str,
         stop(proc)
 
 
-@pytest.fixture(scope="session")
-def celery_worker(migrated_db: str, clean_redis: str,
-                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen]:
-    """A real Celery worker process on the Redis broker, all four queues."""
-    instance = tmp_path_factory.mktemp("worker-instance")
+def start_worker(database_url: str, instance: Path) -> subprocess.Popen:
+    """A real Celery worker process (with beat) on the Redis broker, all four queues, once it is ready."""
     log = instance / "worker.log"
-    env = process_env(migrated_db, instance)
+    env = process_env(database_url, instance)
     proc = start([str(BIN / "celery"), "-A", "worker", "worker", "-B", "-Q", "alarms,dispatch,notify,default",
                   "--pool", "threads", "-c", "4", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-                  "-n", f"e2e-{os.getpid()}@%h"], env, log)
+                  "-s", str(instance / "beat-schedule"), "-n", f"e2e-{os.getpid()}-{instance.name}@%h"], env, log)
     deadline = time.monotonic() + 60
     while "ready." not in log.read_text() and time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"worker exited:\n{log.read_text()[-3000:]}")
         time.sleep(0.2)
+    return proc
+
+
+@pytest.fixture(scope="session")
+def celery_worker(migrated_db: str, clean_redis: str,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen]:
+    proc = start_worker(migrated_db, tmp_path_factory.mktemp("worker-instance"))
     try:
         yield proc
     finally:

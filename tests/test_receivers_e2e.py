@@ -19,7 +19,7 @@ import socketio
 import sqlalchemy as sa
 from twilio.request_validator import RequestValidator
 
-from tests.live import BIN, LiveServer, free_port, process_env, start, stop
+from tests.live import BIN, LiveServer, free_port, process_env, start, start_worker, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -176,15 +176,17 @@ def test_watch_alarm_without_gps_fix_end_to_end(receivers, committed, ops_client
     created_for(ops_client, event["incident_id"])
 
 
-def test_receiver_killed_right_after_ack_loses_nothing(migrated_db, committed, tmp_path, celery_worker):
+def test_receiver_killed_right_after_ack_loses_nothing(migrated_db, committed, tmp_path):
     running = _start_receivers(migrated_db, tmp_path)
+    worker = start_worker(migrated_db, tmp_path)  # a worker of its own: the session's must live on
     device = device_of(committed, "dc09", offset=3)
     try:
         reply = running.dc09(dc09_frame(device["uid"], 42, f"#{device['uid']}|1100 01 001"))
         running.proc.send_signal(signal.SIGKILL)
-        celery_worker.send_signal(signal.SIGKILL)  # the worker has no part in it either
+        worker.send_signal(signal.SIGKILL)  # the worker has no part in it either
     finally:
         stop(running.proc)
+        stop(worker)
     assert b'"ACK"0042' in reply
     [event] = events_of(committed, device["id"])
     assert event["type"] == "sos" and event["status"] == "new"
