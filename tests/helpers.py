@@ -44,3 +44,23 @@ def quiet_device(session, protocol: str):
     return session.scalars(sa.select(Device).where(Device.protocol == protocol, Device.status == "active",
                                                    Device.household_id.not_in(open_homes))
                            .order_by(Device.id.desc())).first()
+
+
+def crc_arc(data: bytes) -> int:
+    """CRC-16/ARC, written from the standard (independent of the receiver's implementation)."""
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+def dc09_frame(account: str, seq: int, data: str, token: str = "ADM-CID", when=None) -> bytes:
+    """A SIA DC-09 frame built from the standard: LF, CRC, 0LLL length, "id", seq, L0, #acct, [data], time, CR."""
+    from datetime import UTC, datetime
+
+    stamp = (when or datetime.now(UTC)).strftime("_%H:%M:%S,%m-%d-%Y")
+    account_part = f"#{account}" if account else ""
+    message = f'"{token}"{seq:04d}L0{account_part}[{data}]{stamp}'.encode()
+    return b"\n" + f"{crc_arc(message):04X}{len(message):04X}".encode() + message + b"\r"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -12,6 +13,7 @@ import pytest
 import requests
 import socketio
 
+from tests.helpers import dc09_frame
 from tests.live import ROOT, free_port, wait_http
 
 pytestmark = pytest.mark.e2e
@@ -26,9 +28,10 @@ def _group_alive(pgid: int) -> bool:
 
 
 def test_make_run_serves_and_ctrl_c_stops_everything(tmp_path):
-    port = free_port()
+    port, dc09_port = free_port(), free_port() + 1
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "MAKEFLAGS")}
     env.update(ELDERCARE_INSTANCE_PATH=str(tmp_path), ELDERCARE_HTTP_PORT=str(port),
+               ELDERCARE_DC09_PORT=str(dc09_port), ELDERCARE_WATCH_PORT=str(dc09_port + 1),
                ELDERCARE_DEMO_PASSWORD="quickstart")
     log = tmp_path / "make-run.log"
     started = time.monotonic()
@@ -61,6 +64,11 @@ def test_make_run_serves_and_ctrl_c_stops_everything(tmp_path):
             event, payload = client.receive(timeout=10)
         assert event == "notice"
         assert payload["text"] == "quick start works"
+        # The device receivers run in the same process tree: a DC-09 link test (NULL) is acknowledged.
+        with socket.create_connection(("127.0.0.1", dc09_port), timeout=10) as link:
+            link.sendall(dc09_frame("", 1, "", token="NULL"))
+            assert b'"ACK"0001' in link.recv(1024)
+        assert ready_after < 60  # migrations + the whole demo city on SQLite, venv already installed
         print(f"make run ready after {ready_after:.1f}s (venv present, demo data loaded)")
     finally:
         if proc.poll() is None:

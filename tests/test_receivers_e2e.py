@@ -19,25 +19,10 @@ import socketio
 import sqlalchemy as sa
 from twilio.request_validator import RequestValidator
 
+from tests.helpers import dc09_frame
 from tests.live import BIN, LiveServer, free_port, process_env, start, start_worker, stop
 
 pytestmark = pytest.mark.e2e
-
-
-def crc_arc(data: bytes) -> int:
-    crc = 0
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc
-
-
-def dc09_frame(account: str, seq: int, data: str, token: str = "ADM-CID", when: datetime | None = None) -> bytes:
-    stamp = (when or datetime.now(UTC)).strftime("_%H:%M:%S,%m-%d-%Y")
-    account_part = f"#{account}" if account else ""
-    message = f'"{token}"{seq:04d}L0{account_part}[{data}]{stamp}'.encode()
-    return b"\n" + f"{crc_arc(message):04X}{len(message):04X}".encode() + message + b"\r"
 
 
 def watch_frame(watch_id: str, content: str, maker: str = "3G") -> bytes:

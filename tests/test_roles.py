@@ -48,6 +48,25 @@ MATRIX: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/api/v1/users"): {"admin"},
     ("POST", "/api/v1/users"): {"admin"},
     ("POST", "/api/v1/notices"): {"admin", "supervisor"},
+    # Device registry: the call centre reads, administrators change. Device 2 is the one retired.
+    ("GET", "/api/v1/devices"): OPS,
+    ("POST", "/api/v1/devices"): {"admin"},
+    ("GET", "/api/v1/devices/1"): OPS,
+    ("PATCH", "/api/v1/devices/1"): {"admin"},
+    ("POST", "/api/v1/devices/1/token"): {"admin"},
+    ("POST", "/api/v1/devices/2/retire"): {"admin"},
+    ("POST", "/api/v1/devices/import"): {"admin"},
+    ("GET", "/api/v1/device-models"): OPS,
+    ("POST", "/api/v1/device-models"): {"admin"},
+    ("PATCH", "/api/v1/device-models/1"): {"admin"},
+    ("GET", "/admin/devices/"): OPS,
+    ("GET", "/admin/devices/new"): {"admin"},
+    ("POST", "/admin/devices/new"): {"admin"},
+    ("GET", "/admin/devices/1"): OPS,
+    ("POST", "/admin/devices/1"): {"admin"},
+    ("POST", "/admin/devices/1/token"): {"admin"},
+    ("POST", "/admin/devices/2/retire"): {"admin"},
+    ("GET", "/admin/devices/import"): {"admin"},
 }
 
 
@@ -72,7 +91,7 @@ def _call(client, method: str, path: str, csrf: str | None):
     if method == "GET":
         return client.get(path, headers=headers)
     # A body that passes authorisation but not validation: the status then tells which layer answered.
-    return client.post(path, json={}, headers=headers)
+    return client.open(path, method=method, json={}, headers=headers)
 
 
 def _expected(allowed: set[str] | str, role: str | None, path: str) -> set[int]:
@@ -109,8 +128,8 @@ def test_role_matrix_with_bearer_tokens(client, auth_headers, username):
     for (method, path), allowed in MATRIX.items():
         if not path.startswith("/api/v1/") or allowed in (PUBLIC, SIGNED):
             continue
-        response = client.get(path, headers=headers) if method == "GET" else client.post(path, json={},
-                                                                                         headers=headers)
+        response = client.get(path, headers=headers) if method == "GET" else client.open(
+            path, method=method, json={}, headers=headers)
         expected = {200, 400} if role in allowed else {403}
         assert response.status_code in expected, (username, method, path, response.status_code)
 
