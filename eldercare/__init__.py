@@ -82,6 +82,7 @@ def _register_blueprints(app: Flask) -> None:
     from eldercare.core import views as core_views
     from eldercare.core.rest import EldercareApi
     from eldercare.devices import api as devices_api
+    from eldercare.devices import views as devices_views
     from eldercare.geo import api as geo_api
     from eldercare.households import api as households_api
     from eldercare.providers import api as providers_api
@@ -95,6 +96,7 @@ def _register_blueprints(app: Flask) -> None:
     app.extensions["eldercare_api"] = api
     for blueprint in (health.bp, docs.bp, core_views.bp, alerts_views.bp, providers_views.bp, webhooks.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(devices_views.bp)
     if app.config.get("ELDERCARE_BENCH_ROUTES"):
         from eldercare.core import bench
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -48,8 +49,15 @@ def post_event(live_server: object, token: str) -> int:
 
 
 @pytest.fixture
-def run_id() -> str:
-    return f"{int(time.time() * 1000) % 10**9:09d}"
+def run_id(live_server: object) -> Iterator[str]:
+    """A suffix for this test's device ids. Its devices are retired afterwards: they are committed to the shared
+    database, and unit tests pick the newest active device of a protocol as theirs."""
+    run = f"{int(time.time() * 1000) % 10**9:09d}"
+    yield run
+    headers = {"Authorization": f"Bearer {live_server.token('admin')}"}
+    for device in devices_matching(live_server, run):
+        requests.post(f"{live_server.url}/api/v1/devices/{device['id']}/retire", headers=headers, timeout=10,
+                      json={"reason": "browser test"}).raise_for_status()
 
 
 def test_admin_registers_an_http_device_and_sees_its_token_once(console, live_server, migrated_db, run_id):
@@ -85,11 +93,12 @@ def test_admin_registers_an_http_device_and_sees_its_token_once(console, live_se
 
     page.locator("#token-dismiss").click()
     expect(box).to_have_count(0)
+    [device] = devices_matching(live_server, uid)
+    assert page.url == f"{live_server.url}/admin/devices/{device['id']}"  # Reload must not post the form again
     page.reload()
     expect(page.locator("#token-box")).to_have_count(0)
     assert token not in page.content()  # shown once: never again
     expect(page.locator("#detail-token")).to_have_text("已签发（仅保存哈希值）")
-    [device] = devices_matching(live_server, uid)
     assert device["household_code"] == home and device["has_token"] is True
     assert not tab.errors
 

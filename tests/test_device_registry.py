@@ -199,6 +199,16 @@ def test_the_same_uid_twice_is_409(client, db_session, admin, homes):
     assert register(client, admin, uid="13812345678", protocol="http", household_id=homes[1].id).status_code == 201
 
 
+def test_the_database_decides_a_race_between_two_registrations(client, db_session, admin, homes, monkeypatch):
+    from eldercare.devices import registry
+
+    assert register(client, admin, uid="ACE01", protocol="dc09", household_id=homes[0].id).status_code == 201
+    monkeypatch.setattr(registry, "_refuse_duplicate", lambda protocol, uid: None)  # both passed the check
+    again = register(client, admin, uid="ace01", protocol="dc09", household_id=homes[1].id)
+    assert again.status_code == 409 and "uid" in error_of(again)["fields"]
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(Device).where(Device.uid == "ACE01")) == 1
+
+
 def test_a_retired_devices_uid_stays_taken(client, admin, homes):
     device_id = register(client, admin, uid="AB77", protocol="dc09", household_id=homes[0].id).get_json()["id"]
     client.post(f"/api/v1/devices/{device_id}/retire", headers=admin)
@@ -477,6 +487,18 @@ def test_import_is_all_or_nothing_with_an_error_per_bad_row(client, db_session, 
 
     fixed = upload(client, admin, csv_text(f"beef01,dc09,{a},,,,", f"beef11,dc09,{a},,,,"))
     assert fixed.status_code == 201 and fixed.get_json() == {"count": 2, "tokens": []}
+
+
+def test_an_import_racing_a_registration_imports_nothing(client, db_session, admin, homes, monkeypatch):
+    from eldercare.devices import registry
+
+    register(client, admin, uid="8620002100", protocol="watch", household_id=homes[0].id)
+    before = count_devices(db_session)
+    monkeypatch.setattr(registry, "_check_duplicates", lambda rows, errors: None)  # registered after the check
+    response = upload(client, admin, csv_text(f"8620002101,watch,{homes[0].code},,,,",
+                                              f"8620002100,watch,{homes[0].code},,,,"))
+    assert response.status_code == 409 and error_of(response)["code"] == "conflict"
+    assert count_devices(db_session) == before
 
 
 def test_import_takes_a_text_csv_body_with_only_the_required_columns(client, db_session, admin, homes):

@@ -1,4 +1,4 @@
-"""1,350 electronic-nanny devices, one per household, across the four intake protocols.
+"""1,350 electronic-nanny devices, one per household, across the four intake protocols, and their models.
 
 Supervision fields (last_seen_at, next_heartbeat_due) stay empty: no real device reports in a demo, and
 a due time in the data would turn the whole fleet into "offline" alarms minutes after start-up. A device's
@@ -13,14 +13,28 @@ from eldercare.demo.context import Ctx, Row
 
 DEVICE_COUNT = 1350
 PROTOCOL_WEIGHTS = (("dc09", "watch", "http", "sms"), (45, 25, 18, 12))
-# Per protocol: (model, heartbeat interval in seconds, battery range).
+# Per protocol: (model code, heartbeat interval in seconds, battery range).
 MODELS = {
-    "dc09": (("HX-EN200 电子保姆主机", 3600, (85, 100)), ("HX-EN300 电子保姆主机 4G", 900, (85, 100))),
-    "watch": (("GW-S6 定位手表", 300, (15, 100)), ("GW-S8 4G 定位手表", 600, (15, 100))),
-    "http": (("EC-Hub2 智能网关", 300, (60, 100)), ("EC-Radar 跌倒监测雷达", 120, (90, 100))),
-    "sms": (("SOS-M1 一键呼叫器", 86400, (30, 100)),),
+    "dc09": (("HX-EN200", 3600, (85, 100)), ("HX-EN300", 900, (85, 100))),
+    "watch": (("GW-S6", 300, (15, 100)), ("GW-S8", 600, (15, 100))),
+    "http": (("EC-HUB2", 300, (60, 100)), ("EC-RADAR", 120, (90, 100))),
+    "sms": (("SOS-M1", 86400, (30, 100)),),
 }
+# The device_models rows: (code, name, low-battery threshold %). Mains-powered hosts warn earlier: their
+# battery is the backup that must last through a power cut.
+MODEL_NAMES = (
+    ("HX-EN200", "HX-EN200 电子保姆主机", 30), ("HX-EN300", "HX-EN300 电子保姆主机 4G", 30),
+    ("GW-S6", "GW-S6 定位手表", 20), ("GW-S8", "GW-S8 4G 定位手表", 20),
+    ("EC-HUB2", "EC-Hub2 智能网关", 25), ("EC-RADAR", "EC-Radar 跌倒监测雷达", 25),
+    ("SOS-M1", "SOS-M1 一键呼叫器", 20),
+)
 HEX = "0123456789ABCDEF"
+
+
+def model_rows() -> list[Row]:
+    specs = {code: (protocol, interval) for protocol, models in MODELS.items() for code, interval, _ in models}
+    return [{"id": i, "code": code, "name": name, "protocol": specs[code][0], "heartbeat_interval_s": specs[code][1],
+             "low_battery_pct": low} for i, (code, name, low) in enumerate(MODEL_NAMES, start=1)]
 
 
 def device_rows(ctx: Ctx, households: list[Row], residents: list[Row]) -> list[Row]:

@@ -15,7 +15,7 @@ from eldercare.demo.context import SEED, Ctx, Row
 TABLE_ORDER = (
     "districts", "communities", "grid_cells", "service_categories", "service_types", "providers",
     "provider_service_types", "provider_coverage", "provider_hours", "provider_workers", "emergency_teams",
-    "team_members", "households", "residents", "contacts", "devices",
+    "team_members", "households", "residents", "contacts", "device_models", "devices",
 )
 
 
@@ -39,5 +39,6 @@ def generate_demo(seed: int = SEED) -> DemoData:
     tables.update(firms.provider_tables(ctx, tables["communities"], tables["service_types"]))
     tables.update(teams.team_tables(ctx))
     tables.update(homes.household_tables(ctx, tables["communities"], tables["grid_cells"]))
+    tables["device_models"] = fleet.model_rows()
     tables["devices"] = fleet.device_rows(ctx, tables["households"], tables["residents"])
     return DemoData({name: tables[name] for name in TABLE_ORDER}, accounts.account_rows())

@@ -17,7 +17,7 @@ from eldercare.catalog.models import ServiceCategory, ServiceType
 from eldercare.core.models import User
 from eldercare.demo.context import REFERENCE_TIME, Row
 from eldercare.demo.generate import DemoData, generate_demo
-from eldercare.devices.models import Device
+from eldercare.devices.models import Device, DeviceModel
 from eldercare.extensions import db
 from eldercare.geo.models import Community, District, GridCell
 from eldercare.households.models import Contact, Household, Resident
@@ -37,7 +37,7 @@ TARGETS: dict[str, Any] = {
     "provider_service_types": provider_service_types, "provider_coverage": provider_coverage,
     "provider_hours": ProviderHours, "provider_workers": ProviderWorker, "emergency_teams": EmergencyTeam,
     "team_members": TeamMember, "households": Household, "residents": Resident, "contacts": Contact,
-    "devices": Device,
+    "device_models": DeviceModel, "devices": Device,
 }
 CHUNK = 5000  # rows per INSERT batch: small enough for a lively progress bar, large enough to be fast
 
