@@ -80,6 +80,7 @@ class DeviceDirectory:
     def __init__(self, app: Flask, ttl: float = 30.0) -> None:
         self.app, self.ttl = app, ttl
         self._cache: dict[tuple[str, str], tuple[float, DeviceInfo | None]] = {}
+        self._token_keys: dict[int, set[tuple[str, str]]] = {}
         self._lock = threading.Lock()
 
     def lookup(self, protocol: str, uid: str) -> DeviceInfo | None:
@@ -93,6 +94,7 @@ class DeviceDirectory:
         with self._lock:
             if len(self._cache) > 2_000_000:  # a flood of unknown ids must not exhaust memory
                 self._cache.clear()
+                self._token_keys.clear()
             self._cache[key] = (now + self.ttl, info)
         return info
 
@@ -113,11 +115,15 @@ class DeviceDirectory:
         info = self._load_by_id(device_id, secret)
         with self._lock:
             self._cache[key] = (now + self.ttl, info)
+            self._token_keys.setdefault(device_id, set()).add(key)
         return info
 
-    def forget(self, protocol: str, uid: str) -> None:
+    def forget(self, protocol: str, uid: str, device_id: int | None = None) -> None:
+        """Drop what this process cached about a device (its lookup and, given its id, its tokens)."""
         with self._lock:
             self._cache.pop((protocol, uid), None)
+            for key in self._token_keys.pop(device_id, ()):
+                self._cache.pop(key, None)
 
     _COLUMNS = (Device.id, Device.uid, Device.protocol, Device.household_id, Device.aes_key, Device.status,
                 Device.heartbeat_interval_s, Device.token_hash)

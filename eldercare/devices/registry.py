@@ -114,7 +114,7 @@ def register(data: dict, *, actor: User | None = None) -> Registered:
         token, device.token_hash = tokens.new_token(device.id)
     audit.record("device.register", target_type="device", target_id=device.id, actor=actor, uid=device.uid,
                  protocol=device.protocol, household_id=device.household_id, model=device.model)
-    _forget_after_commit([(device.protocol, device.uid)])
+    _forget_after_commit([(device.protocol, device.uid, device.id)])
     return Registered(device, token)
 
 
@@ -144,7 +144,7 @@ def update(device_id: int, changes: dict, *, actor: User | None = None) -> Devic
     if diff:
         audit.record("device.update", target_type="device", target_id=device.id, actor=actor, changes=diff)
     if moved or diff:
-        _forget_after_commit([(device.protocol, device.uid)])
+        _forget_after_commit([(device.protocol, device.uid, device.id)])
     return device
 
 
@@ -173,7 +173,7 @@ def retire(device_id: int, *, reason: str | None = None, actor: User | None = No
     device.status, device.retired_at, device.token_hash = "retired", utcnow(), None
     audit.record("device.retire", target_type="device", target_id=device.id, actor=actor, uid=device.uid,
                  protocol=device.protocol, household_id=device.household_id, reason=reason)
-    _forget_after_commit([(device.protocol, device.uid)])
+    _forget_after_commit([(device.protocol, device.uid, device.id)])
     return device
 
 
@@ -261,13 +261,13 @@ def _insert(device: Device) -> None:
                        {"uid": [gettext("Already registered.")]}) from None
 
 
-def _forget_after_commit(keys: Iterable[tuple[str, str]]) -> None:
+def _forget_after_commit(keys: Iterable[tuple[str, str, int]]) -> None:
     app, keys = current_app._get_current_object(), list(keys)
 
     def forget() -> None:
         directory = intake_for(app).directory
-        for protocol, uid in keys:
-            directory.forget(protocol, uid)
+        for protocol, uid, device_id in keys:
+            directory.forget(protocol, uid, device_id)
 
     on_commit(db.session, forget)
 
@@ -472,7 +472,7 @@ def _insert_rows(rows: list[tuple[int, dict]], filename: str | None, actor: User
                            .values(token_hash=sa.bindparam("token_hash")), hashes)
     audit.record("device.import", target_type="device", actor=actor, count=len(values),
                  ids=sorted(ids.values()), filename=(filename or "")[:200] or None)
-    _forget_after_commit(ids)
+    _forget_after_commit([(protocol, uid, device_id) for (protocol, uid), device_id in ids.items()])
     return Imported(len(values), issued)
 
 
