@@ -1,15 +1,28 @@
-"""`/api/v1/notices`: the centre's broadcast to consoles (operators, a company, a team)."""
+"""`/api/v1/incidents` (the operators' queue, claim, release, hand-over, hold, screen-pop) and
+`/api/v1/notices` (the centre's broadcast to consoles: operators, a company, a team)."""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import g
+from sqlalchemy.orm import joinedload
 
-from eldercare.alerts import services
-from eldercare.alerts.models import Notification
-from eldercare.alerts.schemas import NoticeCreateSchema, NotificationSchema
-from eldercare.core.auth import SUPERVISORS, roles
-from eldercare.core.rest import ApiBlueprint
+from eldercare.alerts import claims, services
+from eldercare.alerts.models import OPEN_INCIDENT_STATUSES, Incident, Notification
+from eldercare.alerts.schemas import (
+    HandoverSchema,
+    HoldSchema,
+    IncidentDetailSchema,
+    IncidentQuerySchema,
+    IncidentSchema,
+    NoticeCreateSchema,
+    NotificationSchema,
+    ScreenSchema,
+)
+from eldercare.core.auth import OPS, SUPERVISORS, roles
+from eldercare.core.rest import ApiBlueprint, page_schema, paginate
 from eldercare.extensions import db
+from eldercare.households.models import Household
 
 blp = ApiBlueprint("alerts", __name__, description="Incidents and notifications")
 
@@ -24,3 +37,81 @@ def create_notice(data: dict) -> Notification:
                                          deliver_in_s=data["deliver_in_s"])
     db.session.commit()
     return notification
+
+
+@blp.route("/incidents", methods=["GET"])
+@roles(*OPS)
+@blp.arguments(IncidentQuerySchema, location="query")
+@blp.response(200, page_schema(IncidentSchema))
+@blp.doc(security=[{"bearer": []}])
+def list_incidents(args: dict) -> dict:
+    """The queue: most urgent priority class first, then the oldest."""
+    statuses = OPEN_INCIDENT_STATUSES if args["status"] == "open" else (args["status"],)
+    query = (sa.select(Incident).where(Incident.status.in_(statuses))
+             .options(joinedload(Incident.household).joinedload(Household.community))
+             .order_by(Incident.priority, Incident.created_at, Incident.id))
+    return paginate(query, args)
+
+
+@blp.route("/incidents/<int:incident_id>", methods=["GET"])
+@roles(*OPS)
+@blp.response(200, IncidentDetailSchema)
+@blp.doc(security=[{"bearer": []}])
+def get_incident(incident_id: int) -> claims.IncidentDetail:
+    return claims.detail(claims.get_incident(incident_id))
+
+
+@blp.route("/incidents/<int:incident_id>/claim", methods=["POST"])
+@roles(*OPS)
+@blp.response(200, IncidentSchema)
+@blp.doc(security=[{"bearer": []}])
+def claim_incident(incident_id: int) -> Incident:
+    incident = claims.get_incident(incident_id)
+    claims.claim(incident, g.user)
+    db.session.commit()
+    return incident
+
+
+@blp.route("/incidents/<int:incident_id>/release", methods=["POST"])
+@roles(*OPS)
+@blp.response(200, IncidentSchema)
+@blp.doc(security=[{"bearer": []}])
+def release_incident(incident_id: int) -> Incident:
+    incident = claims.get_incident(incident_id)
+    claims.release(incident, g.user)
+    db.session.commit()
+    return incident
+
+
+@blp.route("/incidents/<int:incident_id>/handover", methods=["POST"])
+@roles(*OPS)
+@blp.arguments(HandoverSchema)
+@blp.response(200, IncidentSchema)
+@blp.doc(security=[{"bearer": []}])
+def handover_incident(data: dict, incident_id: int) -> Incident:
+    incident = claims.get_incident(incident_id)
+    claims.handover(incident, g.user, data["to_user_id"])
+    db.session.commit()
+    return incident
+
+
+@blp.route("/incidents/<int:incident_id>/hold", methods=["POST"])
+@roles(*OPS)
+@blp.arguments(HoldSchema)
+@blp.response(200, IncidentSchema)
+@blp.doc(security=[{"bearer": []}])
+def hold_incident(data: dict, incident_id: int) -> Incident:
+    incident = claims.get_incident(incident_id)
+    claims.hold(incident, g.user, data["minutes"], data["reason"])
+    db.session.commit()
+    return incident
+
+
+@blp.route("/incidents/<int:incident_id>/screen", methods=["GET"])
+@roles(*OPS)
+@blp.response(200, ScreenSchema)
+@blp.doc(security=[{"bearer": []}])
+def incident_screen(incident_id: int) -> claims.Screen:
+    screen = claims.screen(claims.get_incident(incident_id), g.user)
+    db.session.commit()  # the audit event of this opening
+    return screen

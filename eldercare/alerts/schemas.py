@@ -2,7 +2,12 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from eldercare.alerts.claims import contact_available
+from eldercare.alerts.models import INCIDENT_STATUSES
+from eldercare.core.rest import PageArgsSchema
 from eldercare.core.schemas import Strict
+from eldercare.core.time import CITY_TZ, utcnow
+from eldercare.households.schemas import ContactSchema, DeviceBriefSchema
 
 AUDIENCE = r"^(ops|supervisors|provider:\d+|team:\d+)$"
 
@@ -25,3 +30,131 @@ class NotificationSchema(ma.Schema):
     attempts = ma.fields.Integer()
     created_at = ma.fields.AwareDateTime()
     sent_at = ma.fields.AwareDateTime(allow_none=True)
+
+
+# --- incidents ----------------------------------------------------------------------------------------
+
+INCIDENT_STATUS_FILTERS = ("open", *INCIDENT_STATUSES)
+
+
+class IncidentQuerySchema(PageArgsSchema):
+    status = ma.fields.String(load_default="open", validate=ma.validate.OneOf(INCIDENT_STATUS_FILTERS))
+
+
+class IncidentSchema(ma.Schema):
+    """An incident as the queue and the API show it."""
+
+    id = ma.fields.Integer()
+    household_id = ma.fields.Integer(allow_none=True)
+    device_id = ma.fields.Integer(allow_none=True)
+    type = ma.fields.String()
+    priority = ma.fields.Integer()
+    status = ma.fields.String()
+    event_count = ma.fields.Integer()
+    created_at = ma.fields.AwareDateTime()
+    claimed_by = ma.fields.Integer(attribute="claimed_by_id", allow_none=True)
+    claimed_at = ma.fields.AwareDateTime(allow_none=True)
+    hold_until = ma.fields.AwareDateTime(allow_none=True)
+    escalation_level = ma.fields.Integer()
+    household_code = ma.fields.String(attribute="household.code", allow_none=True, dump_default=None)
+    address = ma.fields.String(attribute="household.address", allow_none=True, dump_default=None)
+    community = ma.fields.String(attribute="household.community.name_zh", allow_none=True, dump_default=None)
+
+
+class HistoryEntrySchema(ma.Schema):
+    from_ = ma.fields.String(attribute="from_state", data_key="from", allow_none=True)
+    to = ma.fields.String(attribute="to_state")
+    at = ma.fields.AwareDateTime()
+    actor_label = ma.fields.String()
+    reason = ma.fields.String(allow_none=True)
+
+
+class IncidentDeviceEventSchema(ma.Schema):
+    id = ma.fields.Integer()
+    device_id = ma.fields.Integer()
+    type = ma.fields.String()
+    received_at = ma.fields.AwareDateTime()
+    occurred_at = ma.fields.AwareDateTime(allow_none=True)
+    battery = ma.fields.Integer(attribute="battery_pct", allow_none=True)
+    lat = ma.fields.Float(allow_none=True)
+    lng = ma.fields.Float(allow_none=True)
+
+
+class IncidentDetailSchema(IncidentSchema):
+    lat = ma.fields.Float(allow_none=True)
+    lng = ma.fields.Float(allow_none=True)
+    outcome = ma.fields.String(allow_none=True)
+    history = ma.fields.List(ma.fields.Nested(HistoryEntrySchema))
+    device_events = ma.fields.List(ma.fields.Nested(IncidentDeviceEventSchema))
+
+
+class HandoverSchema(Strict):
+    to_user_id = ma.fields.Integer(required=True)
+
+
+class HoldSchema(Strict):
+    minutes = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=120))
+    reason = ma.fields.String(load_default=None, validate=ma.validate.Length(max=200))
+
+
+# --- screen-pop ---------------------------------------------------------------------------------------
+
+class ScreenResidentSchema(ma.Schema):
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    gender = ma.fields.String()
+    age = ma.fields.Function(lambda resident: utcnow().astimezone(CITY_TZ).year - resident.birth_year)
+    photo = ma.fields.Constant(None)  # placeholder until photos are stored
+    phone = ma.fields.String(allow_none=True)
+    language = ma.fields.String()
+    dialect = ma.fields.String(allow_none=True)
+    health_notes = ma.fields.String(allow_none=True)
+    medication = ma.fields.String(allow_none=True)
+    mobility = ma.fields.String(allow_none=True)
+    lives_alone = ma.fields.Boolean()
+
+
+class ScreenHouseholdSchema(ma.Schema):
+    id = ma.fields.Integer()
+    code = ma.fields.String()
+    address = ma.fields.String()
+    community = ma.fields.String(attribute="community.name_zh", allow_none=True, dump_default=None)
+    lat = ma.fields.Float()
+    lng = ma.fields.Float()
+    phone = ma.fields.String(allow_none=True)
+    access_info = ma.fields.String(allow_none=True)
+    key_safe_code = ma.fields.String(allow_none=True)
+    notes = ma.fields.String(allow_none=True)
+
+
+class ScreenContactSchema(ContactSchema):
+    available_now = ma.fields.Function(lambda contact: contact_available(contact, utcnow()))
+
+
+class ScreenGridLeaderSchema(ma.Schema):
+    grid_cell_id = ma.fields.Integer(attribute="id")
+    number = ma.fields.Integer()
+    name = ma.fields.String(attribute="leader_name")
+    phone = ma.fields.String(attribute="leader_phone")
+    language = ma.fields.String(attribute="leader_language")
+
+
+class PreviousIncidentSchema(ma.Schema):
+    id = ma.fields.Integer()
+    type = ma.fields.String()
+    priority = ma.fields.Integer()
+    status = ma.fields.String()
+    outcome = ma.fields.String(allow_none=True)
+    created_at = ma.fields.AwareDateTime()
+    resolved_at = ma.fields.AwareDateTime(allow_none=True)
+
+
+class ScreenSchema(ma.Schema):
+    incident = ma.fields.Nested(IncidentSchema)
+    held_by_viewer = ma.fields.Boolean()
+    household = ma.fields.Nested(ScreenHouseholdSchema, allow_none=True)
+    residents = ma.fields.List(ma.fields.Nested(ScreenResidentSchema))
+    devices = ma.fields.List(ma.fields.Nested(DeviceBriefSchema))
+    contacts = ma.fields.List(ma.fields.Nested(ScreenContactSchema))
+    grid_leader = ma.fields.Nested(ScreenGridLeaderSchema, allow_none=True)
+    previous_incidents = ma.fields.List(ma.fields.Nested(PreviousIncidentSchema))

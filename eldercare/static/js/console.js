@@ -177,7 +177,8 @@
     }
   });
 
-  window.Eldercare = {config: config, strings: strings, api: api, shortcuts: shortcuts, addNotice: addNotice};
+  window.Eldercare = {config: config, strings: strings, api: api, shortcuts: shortcuts, addNotice: addNotice,
+                      beep: beep};
   showConnection("connecting", strings.connecting);
   window.Eldercare.socket = connect();
 })();
