@@ -17,6 +17,7 @@
               "escalated": true};
   var incidents = {};
   var selected = null;
+  var loaded = false;
   app.beeps = 0;  // how many sound cues played (the browser tests read it)
 
   function ageSeconds(incident) {
@@ -102,6 +103,8 @@
       var node = document.getElementById("queue-count-" + key);
       if (node) { node.textContent = counts[key]; }
     });
+    var open = document.getElementById("count-incidents");  // the "city at a glance" figure, kept live
+    if (open && loaded) { open.textContent = Object.keys(incidents).length; }
   }
 
   function upsert(incident, isNew) {
@@ -127,6 +130,7 @@
       if (!result.ok) { return; }
       incidents = {};
       result.data.items.forEach(function (incident) { incidents[incident.id] = incident; });
+      loaded = true;
       render();
     });
   }
