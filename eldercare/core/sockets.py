@@ -54,6 +54,11 @@ class _AuthenticatedNamespace(Namespace):
     def rooms_for(self, user: User) -> list[str]:
         raise NotImplementedError
 
+    def on_ping(self, data: object = None) -> dict:
+        """Round-trip check for consoles (and the latency benchmark): echoes what it was sent. Only
+        connections that passed `on_connect` reach here."""
+        return {"echo": data if isinstance(data, int | float | str) else None}
+
 
 class OpsNamespace(_AuthenticatedNamespace):
     allowed_roles = OPS
