@@ -56,6 +56,12 @@ MATRIX: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/api/v1/incidents/1/handover"): OPS,
     ("POST", "/api/v1/incidents/1/hold"): OPS,
     ("POST", "/api/v1/incidents/1/release"): OPS,
+    # Action plan: the plan is read by any operator; a step or an outcome on an unclaimed incident 1 stops at
+    # the validation of the empty body. Close takes no body, so it names an incident that does not exist.
+    ("GET", "/api/v1/incidents/1/plan"): OPS,
+    ("POST", "/api/v1/incidents/1/steps"): OPS,
+    ("POST", "/api/v1/incidents/1/resolve"): OPS,
+    ("POST", "/api/v1/incidents/999999/close"): OPS,
     # Device registry: the call centre reads, administrators change. Device 2 is the one retired.
     ("GET", "/api/v1/devices"): OPS,
     ("POST", "/api/v1/devices"): {"admin"},

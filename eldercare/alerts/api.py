@@ -7,17 +7,23 @@ import sqlalchemy as sa
 from flask import g
 from sqlalchemy.orm import joinedload
 
-from eldercare.alerts import claims, services
-from eldercare.alerts.models import OPEN_INCIDENT_STATUSES, Incident, Notification
+from eldercare.alerts import claims, plans, services
+from eldercare.alerts.models import OPEN_INCIDENT_STATUSES, ActionStep, Incident, Notification
 from eldercare.alerts.schemas import (
     HandoverSchema,
     HoldSchema,
     IncidentDetailSchema,
+    IncidentOutcomeSchema,
     IncidentQuerySchema,
     IncidentSchema,
     NoticeCreateSchema,
     NotificationSchema,
+    PlanSchema,
+    ResolutionSchema,
+    ResolveSchema,
     ScreenSchema,
+    StepCreateSchema,
+    StepRecordedSchema,
 )
 from eldercare.core.auth import OPS, SUPERVISORS, roles
 from eldercare.core.rest import ApiBlueprint, page_schema, paginate
@@ -115,3 +121,47 @@ def incident_screen(incident_id: int) -> claims.Screen:
     screen = claims.screen(claims.get_incident(incident_id), g.user)
     db.session.commit()  # the audit event of this opening
     return screen
+
+
+# --- action plan, steps, outcome ------------------------------------------------------------------------
+
+@blp.route("/incidents/<int:incident_id>/plan", methods=["GET"])
+@roles(*OPS)
+@blp.response(200, PlanSchema)
+@blp.doc(security=[{"bearer": []}])
+def incident_plan(incident_id: int) -> plans.Plan:
+    """The scripted steps of the incident's type, each with the results recorded so far."""
+    return plans.plan_for(claims.get_incident(incident_id))
+
+
+@blp.route("/incidents/<int:incident_id>/steps", methods=["POST"])
+@roles(*OPS)
+@blp.arguments(StepCreateSchema)
+@blp.response(201, StepRecordedSchema)
+@blp.doc(security=[{"bearer": []}])
+def record_incident_step(data: dict, incident_id: int) -> ActionStep:
+    step = plans.record_step(claims.get_incident(incident_id), g.user, **data)
+    db.session.commit()
+    return step
+
+
+@blp.route("/incidents/<int:incident_id>/resolve", methods=["POST"])
+@roles(*OPS)
+@blp.arguments(ResolveSchema)
+@blp.response(200, ResolutionSchema)
+@blp.doc(security=[{"bearer": []}])
+def resolve_incident(data: dict, incident_id: int) -> plans.Resolution:
+    resolution = plans.resolve(claims.get_incident(incident_id), g.user, **data)
+    db.session.commit()
+    return resolution
+
+
+@blp.route("/incidents/<int:incident_id>/close", methods=["POST"])
+@roles(*OPS)
+@blp.response(200, IncidentOutcomeSchema)
+@blp.doc(security=[{"bearer": []}])
+def close_incident(incident_id: int) -> Incident:
+    incident = claims.get_incident(incident_id)
+    plans.close(incident, g.user)
+    db.session.commit()
+    return incident

@@ -3,7 +3,8 @@ from __future__ import annotations
 import marshmallow as ma
 
 from eldercare.alerts.claims import contact_available
-from eldercare.alerts.models import INCIDENT_STATUSES
+from eldercare.alerts.models import INCIDENT_STATUSES, OUTCOMES
+from eldercare.alerts.plans import STEP_KINDS, STEP_RESULTS
 from eldercare.core.rest import PageArgsSchema
 from eldercare.core.schemas import Strict
 from eldercare.core.time import CITY_TZ, utcnow
@@ -158,3 +159,80 @@ class ScreenSchema(ma.Schema):
     contacts = ma.fields.List(ma.fields.Nested(ScreenContactSchema))
     grid_leader = ma.fields.Nested(ScreenGridLeaderSchema, allow_none=True)
     previous_incidents = ma.fields.List(ma.fields.Nested(PreviousIncidentSchema))
+
+
+# --- action plan and outcome ----------------------------------------------------------------------------
+
+class ActionStepSchema(ma.Schema):
+    id = ma.fields.Integer()
+    incident_id = ma.fields.Integer()
+    kind = ma.fields.String()
+    target_ref = ma.fields.String(allow_none=True)
+    result = ma.fields.String(allow_none=True)
+    notes = ma.fields.String(allow_none=True)
+    actor_id = ma.fields.Integer(allow_none=True)
+    started_at = ma.fields.AwareDateTime()
+    finished_at = ma.fields.AwareDateTime(allow_none=True)
+
+
+class PlanTargetSchema(ma.Schema):
+    ref = ma.fields.String()
+    label = ma.fields.String()
+
+
+class PlanStepSchema(ma.Schema):
+    seq = ma.fields.Integer()
+    kind = ma.fields.String()
+    label_zh = ma.fields.String()
+    label_en = ma.fields.String()
+    targets = ma.fields.List(ma.fields.Nested(PlanTargetSchema))
+    done = ma.fields.Boolean()
+    results = ma.fields.List(ma.fields.Nested(ActionStepSchema))
+
+
+class PlanSchema(ma.Schema):
+    incident_id = ma.fields.Integer(attribute="incident.id")
+    type = ma.fields.String(attribute="incident.type")
+    status = ma.fields.String(attribute="incident.status")
+    category = ma.fields.String()
+    first_action_at = ma.fields.AwareDateTime(attribute="incident.first_action_at", allow_none=True)
+    steps = ma.fields.List(ma.fields.Nested(PlanStepSchema))
+    other_steps = ma.fields.List(ma.fields.Nested(ActionStepSchema))
+
+
+class StepCreateSchema(Strict):
+    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(STEP_KINDS))
+    target_ref = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=64))
+    result = ma.fields.String(required=True, validate=ma.validate.OneOf(STEP_RESULTS))
+    notes = ma.fields.String(load_default=None, validate=ma.validate.Length(max=2000))
+
+
+class IncidentOutcomeSchema(IncidentSchema):
+    first_action_at = ma.fields.AwareDateTime(allow_none=True)
+    resolved_at = ma.fields.AwareDateTime(allow_none=True)
+    closed_at = ma.fields.AwareDateTime(allow_none=True)
+    outcome = ma.fields.String(allow_none=True)
+    outcome_notes = ma.fields.String(allow_none=True)
+    follow_up = ma.fields.Boolean()
+
+
+class StepRecordedSchema(ActionStepSchema):
+    incident = ma.fields.Nested(IncidentOutcomeSchema)
+
+
+class ResolutionSchema(IncidentOutcomeSchema):
+    order_id = ma.fields.Integer(allow_none=True)
+
+
+class ResolveSchema(Strict):
+    outcome = ma.fields.String(required=True, validate=ma.validate.OneOf(OUTCOMES))
+    notes = ma.fields.String(load_default=None, validate=ma.validate.Length(max=2000))
+    follow_up = ma.fields.Boolean(load_default=False)
+    service_type = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=32))
+
+    @ma.validates_schema
+    def _referral_needs_a_service(self, data: dict, **_: object) -> None:
+        if data["outcome"] == "service_referral" and not data.get("service_type"):
+            raise ma.ValidationError("Required for a service referral.", "service_type")
+        if data["outcome"] != "service_referral" and data.get("service_type"):
+            raise ma.ValidationError("Only for a service referral.", "service_type")
