@@ -74,8 +74,8 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from eldercare.alerts import api as alerts_api
+    from eldercare.alerts import team_api, webhooks
     from eldercare.alerts import views as alerts_views
-    from eldercare.alerts import webhooks
     from eldercare.catalog import api as catalog_api
     from eldercare.core import api as core_api
     from eldercare.core import docs, health
@@ -87,11 +87,12 @@ def _register_blueprints(app: Flask) -> None:
     from eldercare.households import api as households_api
     from eldercare.providers import api as providers_api
     from eldercare.providers import views as providers_views
+    from eldercare.reports import api as reports_api
 
     api = EldercareApi(app, spec_kwargs={"info": {"description": "eldercare platform API (CONTRACT.md)."}})
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for blp in (core_api.blp, geo_api.blp, catalog_api.blp, households_api.blp, providers_api.blp,
-                alerts_api.blp, devices_api.blp):
+                alerts_api.blp, devices_api.blp, reports_api.blp, team_api.blp):
         api.register_blueprint(blp, url_prefix="/api/v1")
     app.extensions["eldercare_api"] = api
     for blueprint in (health.bp, docs.bp, core_views.bp, alerts_views.bp, providers_views.bp, webhooks.bp):

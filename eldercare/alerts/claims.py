@@ -14,6 +14,7 @@ from datetime import datetime, time, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
+from eldercare.alerts import escalation
 from eldercare.alerts.events import INCIDENT_UPDATED
 from eldercare.alerts.models import OPEN_INCIDENT_STATUSES, Incident
 from eldercare.alerts.services import INCIDENT, incident_payloads
@@ -81,6 +82,7 @@ def claim(incident: Incident, user: User) -> list[int]:
         db.session.refresh(incident)
         raise _held_by_other(incident) from None
     timers.disarm(HOLD_TIMER, incident.id)
+    escalation.flag_if_late(incident)  # answered after 3 minutes: on the review list
     taken = [incident.id, *_claim_siblings(incident, user, values)]
     _announce(taken)
     return taken
@@ -117,6 +119,7 @@ def release(incident: Incident, user: User) -> None:
     INCIDENT.transition(incident, "new", actor=user, reason="released",
                         values={"claimed_by_id": None, "claimed_at": None, "hold_until": None})
     timers.disarm(HOLD_TIMER, incident.id)
+    escalation.arm_escalation(incident.id, incident.created_at)  # unclaimed again: the clock still runs
     _announce([incident.id])
 
 
@@ -178,6 +181,7 @@ def resurface(incident_id: int) -> None:
                             values={"claimed_by_id": None, "claimed_at": None, "hold_until": None})
     except TransitionConflict:
         return  # resumed at the same instant: the operator has it
+    escalation.arm_escalation(incident.id, incident.created_at)
     _announce([incident_id])
 
 

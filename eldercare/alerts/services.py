@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from eldercare.alerts.escalation import arm_escalation
 from eldercare.alerts.events import INCIDENT_CREATED, INCIDENT_UPDATED, NOTICE
 from eldercare.alerts.models import (
     OPEN_INCIDENT_STATUSES,
@@ -178,6 +179,7 @@ def open_or_merge_many(alarms: list[Alarm], *, actor_prefix: str = "device") -> 
         alarm = by_key[row.dedupe_key]
         actor = actor_prefix if ":" in actor_prefix else f"{actor_prefix}:{alarm.device_id}"
         INCIDENT.record_new(row.id, "new", actor=actor, reason=f"{alarm.type} from device {alarm.device_id}")
+        arm_escalation(row.id, alarm.at)
     created_ids = {row.id for row in created}
     for payload in incident_payloads([row.id for row in rows]):
         event = INCIDENT_CREATED if payload["id"] in created_ids else INCIDENT_UPDATED

@@ -114,7 +114,8 @@ def make_celery(app: Flask) -> Celery:
     return celery
 
 
-TASK_MODULES = ("eldercare.core.timers", "eldercare.alerts.tasks", "eldercare.devices.tasks")
+TASK_MODULES = ("eldercare.core.timers", "eldercare.alerts.tasks", "eldercare.alerts.escalation",
+                "eldercare.alerts.claims", "eldercare.devices.tasks")
 
 
 def beat_schedule(app: Flask) -> dict:
