@@ -17,22 +17,6 @@ DAY = date(2031, 3, 14)  # far from the demo data: the period holds only this te
 T0 = datetime(2031, 3, 14, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 
 
-@pytest.fixture(scope="module")
-def app(migrated_db):
-    """The application with the reports blueprint, whether or not create_app registers it yet."""
-    from eldercare import create_app
-    from eldercare.extensions import db
-    from eldercare.reports import api as reports_api
-    from tests.conftest import base_config
-
-    application = create_app(base_config(migrated_db))
-    if "reports" not in application.blueprints:
-        application.extensions["eldercare_api"].register_blueprint(reports_api.blp, url_prefix="/api/v1")
-    yield application
-    with application.app_context():
-        db.engine.dispose()
-
-
 def add_incident(session, *, priority: int = 1, at: datetime = T0, claim_s: float | None = None,
                  first_action_s: float | None = None, resolve_s: float | None = None, on_scene_s: float | None = None,
                  cancelled_s: float | None = None, review: bool = False) -> Incident:

@@ -28,22 +28,6 @@ from eldercare.providers.models import EmergencyTeam
 from tests.conftest import RequestScopedClient
 from tests.helpers import error_of
 
-
-@pytest.fixture(scope="module")
-def app(migrated_db):
-    """The application with the team-dispatch blueprint, whether or not create_app registers it yet."""
-    from eldercare import create_app
-    from eldercare.alerts import team_api
-    from tests.conftest import base_config
-
-    application = create_app(base_config(migrated_db))
-    if "team_dispatch" not in application.blueprints:
-        application.extensions["eldercare_api"].register_blueprint(team_api.blp, url_prefix="/api/v1")
-    yield application
-    with application.app_context():
-        db.engine.dispose()
-
-
 # --- ETA maths (pure) ---------------------------------------------------------------------------------
 
 def test_haversine_known_distances():
