@@ -141,6 +141,19 @@ def auth_headers(client):
     return headers
 
 
+@pytest.fixture
+def ops(auth_headers):
+    """Bearer headers by username, each token fetched once per test."""
+    cache: dict[str, dict] = {}
+
+    def headers(username: str) -> dict[str, str]:
+        if username not in cache:
+            cache[username] = auth_headers(username)
+        return cache[username]
+
+    return headers
+
+
 def redis_flush(url: str = TEST_REDIS_URL) -> None:
     import redis
 

@@ -64,3 +64,41 @@ def dc09_frame(account: str, seq: int, data: str, token: str = "ADM-CID", when=N
     account_part = f"#{account}" if account else ""
     message = f'"{token}"{seq:04d}L0{account_part}[{data}]{stamp}'.encode()
     return b"\n" + f"{crc_arc(message):04X}{len(message):04X}".encode() + message + b"\r"
+
+
+def user_named(session, username: str):
+    import sqlalchemy as sa
+
+    from eldercare.core.models import User
+
+    return session.scalar(sa.select(User).where(User.username == username))
+
+
+def quiet_homes(session, count: int, *, first: bool = False) -> list:
+    """Active devices in `count` households with no open incident (from the highest ids, or the lowest)."""
+    import sqlalchemy as sa
+
+    from eldercare.alerts.models import OPEN_INCIDENT_STATUSES, Incident
+    from eldercare.devices.models import Device
+
+    open_homes = sa.select(Incident.household_id).where(Incident.status.in_(OPEN_INCIDENT_STATUSES),
+                                                        Incident.household_id.is_not(None))
+    order = Device.id if first else Device.id.desc()
+    devices = session.scalars(sa.select(Device).where(Device.status == "active", Device.household_id.is_not(None),
+                                                      Device.household_id.not_in(open_homes))
+                              .order_by(order).limit(200)).all()
+    return list({d.household_id: d for d in devices}.values())[:count]
+
+
+def open_incident(session, device, type_: str = "sos", ago_s: int = 0):
+    """An incident opened by `device` as the intake would, committed (a savepoint under `db_session`)."""
+    from datetime import timedelta
+
+    from eldercare.alerts.models import Incident
+    from eldercare.alerts.services import open_or_merge
+    from eldercare.core.time import utcnow
+
+    incident_id = open_or_merge(device=device, type_=type_, at=utcnow() - timedelta(seconds=ago_s),
+                                actor=f"device:{device.id}")
+    session.commit()
+    return session.get(Incident, incident_id)

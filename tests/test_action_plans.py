@@ -7,17 +7,15 @@ import pytest
 import sqlalchemy as sa
 
 from eldercare.alerts import plans
-from eldercare.alerts.models import OPEN_INCIDENT_STATUSES, ActionStep, Incident
-from eldercare.alerts.services import LIFE_SAFETY_TYPES, open_or_merge
+from eldercare.alerts.models import ActionStep, Incident
+from eldercare.alerts.services import LIFE_SAFETY_TYPES
 from eldercare.catalog.models import ServiceType
 from eldercare.core.events import OPS_NAMESPACE
-from eldercare.core.models import StateEvent, User
-from eldercare.core.time import utcnow
-from eldercare.devices.models import Device
+from eldercare.core.models import StateEvent
 from eldercare.dispatch.models import Order
 from eldercare.extensions import socketio
 from eldercare.households.models import Contact
-from tests.helpers import error_of
+from tests.helpers import error_of, open_incident, quiet_homes, user_named
 
 TYPES = ("sos", "fall", "smoke", "gas", "no_activity", "water", "low_battery", "power_loss", "device_removed",
          "offline")
@@ -31,36 +29,6 @@ def _celery(app) -> None:
     app.extensions["celery"].set_default()
 
 
-def user(session, username: str) -> User:
-    return session.scalar(sa.select(User).where(User.username == username))
-
-
-def quiet_homes(session, count: int) -> list[Device]:
-    """One active device in each of `count` households that have no open incident."""
-    open_homes = sa.select(Incident.household_id).where(Incident.status.in_(OPEN_INCIDENT_STATUSES),
-                                                        Incident.household_id.is_not(None))
-    devices = session.scalars(sa.select(Device).where(Device.status == "active", Device.household_id.is_not(None),
-                                                      Device.household_id.not_in(open_homes))
-                              .order_by(Device.id.desc()).limit(200)).all()
-    return list({d.household_id: d for d in devices}.values())[:count]
-
-
-def open_incident(session, device: Device, type_: str = "sos") -> Incident:
-    incident_id = open_or_merge(device=device, type_=type_, at=utcnow(), actor=f"device:{device.id}")
-    session.commit()
-    return session.get(Incident, incident_id)
-
-
-@pytest.fixture
-def ops(auth_headers):
-    cache: dict[str, dict] = {}
-
-    def headers(username: str) -> dict[str, str]:
-        if username not in cache:
-            cache[username] = auth_headers(username)
-        return cache[username]
-
-    return headers
 
 
 @pytest.fixture
@@ -129,7 +97,7 @@ def test_first_step_starts_the_response(client, db_session, ops, claimed):
     first = step(client, ops("operator1"), claimed.id, target_ref="resident:1", notes="rang 8 times")
     assert first.status_code == 201, first.get_json()
     body = first.get_json()
-    operator1 = user(db_session, "operator1")
+    operator1 = user_named(db_session, "operator1")
     assert (body["kind"], body["result"], body["actor_id"], body["notes"]) == (
         "call_resident", "no_answer", operator1.id, "rang 8 times")
     assert body["started_at"] and body["incident"]["status"] == "in_progress"
@@ -237,7 +205,7 @@ def test_service_referral_creates_a_service_order(client, db_session, ops, claim
                     service_type=service.code, notes="needs a hand with the shopping")
     assert response.status_code == 200, response.get_json()
     order = db_session.get(Order, response.get_json()["order_id"])
-    operator1 = user(db_session, "operator1")
+    operator1 = user_named(db_session, "operator1")
     assert (order.household_id, order.service_type_id, order.status, order.source, order.incident_id,
             order.created_by_id) == (claimed.household_id, service.id, "created", "incident", claimed.id,
                                      operator1.id)

@@ -11,44 +11,23 @@ import pytest
 import sqlalchemy as sa
 
 from eldercare.alerts import claims
-from eldercare.alerts.models import OPEN_INCIDENT_STATUSES, Incident
+from eldercare.alerts.models import Incident
 from eldercare.alerts.services import open_or_merge
 from eldercare.core import timers
 from eldercare.core.auth import issue_token
 from eldercare.core.events import OPS_NAMESPACE
-from eldercare.core.models import AuditEvent, StateEvent, Timer, User
+from eldercare.core.models import AuditEvent, StateEvent, Timer
 from eldercare.core.time import utcnow
 from eldercare.devices.models import Device, DeviceEvent
 from eldercare.extensions import db, socketio
 from tests.conftest import RequestScopedClient
-from tests.helpers import error_of, quiet_device
+from tests.helpers import error_of, open_incident, quiet_device, quiet_homes, user_named
 
 
 @pytest.fixture(autouse=True)
 def _celery(app) -> None:
     app.extensions["celery"].set_current()
     app.extensions["celery"].set_default()
-
-
-def user(session, username: str) -> User:
-    return session.scalar(sa.select(User).where(User.username == username))
-
-
-def open_incident(session, device: Device, type_: str = "sos", ago_s: int = 0) -> Incident:
-    incident_id = open_or_merge(device=device, type_=type_, at=utcnow() - timedelta(seconds=ago_s),
-                                actor=f"device:{device.id}")
-    session.commit()
-    return session.get(Incident, incident_id)
-
-
-def quiet_homes(session, count: int) -> list[Device]:
-    """One active device in each of `count` households that have no open incident."""
-    open_homes = sa.select(Incident.household_id).where(Incident.status.in_(OPEN_INCIDENT_STATUSES),
-                                                        Incident.household_id.is_not(None))
-    devices = session.scalars(sa.select(Device).where(Device.status == "active", Device.household_id.is_not(None),
-                                                      Device.household_id.not_in(open_homes))
-                              .order_by(Device.id.desc()).limit(200)).all()
-    return list({d.household_id: d for d in devices}.values())[:count]
 
 
 @pytest.fixture
@@ -61,16 +40,6 @@ def sos(db_session, device) -> Incident:
     return open_incident(db_session, device)
 
 
-@pytest.fixture
-def ops(auth_headers):
-    cache: dict[str, dict] = {}
-
-    def headers(username: str) -> dict[str, str]:
-        if username not in cache:
-            cache[username] = auth_headers(username)
-        return cache[username]
-
-    return headers
 
 
 def post(client, headers, incident_id: int, action: str, **body):
@@ -130,7 +99,7 @@ def test_claim_then_second_operator_conflicts_and_reclaim_is_idempotent(app, cli
         first = post(client, ops("operator1"), sos.id, "claim")
         assert first.status_code == 200
         body = first.get_json()
-        operator1 = user(db_session, "operator1")
+        operator1 = user_named(db_session, "operator1")
         assert (body["status"], body["claimed_by"]) == ("claimed", operator1.id) and body["claimed_at"]
         updates = [m["args"][0] for m in watcher.get_received(OPS_NAMESPACE) if m["name"] == "incident.updated"]
         assert [(u["id"], u["status"], u["claimed_by"]) for u in updates] == [(sos.id, "claimed", operator1.id)]
@@ -153,7 +122,7 @@ def test_household_incidents_are_claimed_together(client, db_session, ops, devic
     elsewhere = open_incident(db_session, other_home, "sos")
     assert post(client, ops("operator1"), technical.id, "claim").status_code == 200
     db_session.expire_all()
-    operator1 = user(db_session, "operator1")
+    operator1 = user_named(db_session, "operator1")
     for incident in (sos, technical):
         assert (incident.status, incident.claimed_by_id) == ("claimed", operator1.id)
     assert (elsewhere.status, elsewhere.claimed_by_id) == ("new", None)
@@ -179,7 +148,7 @@ def test_release_by_holder_or_supervisor_only(client, db_session, ops, sos):
 
 def test_handover_to_an_ops_user_only(client, db_session, ops, sos):
     post(client, ops("operator1"), sos.id, "claim")
-    operator2, provider = user(db_session, "operator2"), user(db_session, "provider1")
+    operator2, provider = user_named(db_session, "operator2"), user_named(db_session, "provider1")
     assert post(client, ops("operator2"), sos.id, "handover", to_user_id=operator2.id).status_code == 403
     bad = post(client, ops("operator1"), sos.id, "handover", to_user_id=provider.id)
     assert bad.status_code == 400 and "to_user_id" in error_of(bad)["fields"]
@@ -188,7 +157,7 @@ def test_handover_to_an_ops_user_only(client, db_session, ops, sos):
     assert given.status_code == 200
     assert (given.get_json()["status"], given.get_json()["claimed_by"]) == ("claimed", operator2.id)
     assert post(client, ops("operator1"), sos.id, "claim").status_code == 409
-    supervisor1 = user(db_session, "supervisor1")
+    supervisor1 = user_named(db_session, "supervisor1")
     back = post(client, ops("supervisor1"), sos.id, "handover", to_user_id=supervisor1.id)
     assert back.status_code == 200 and back.get_json()["claimed_by"] == supervisor1.id
     reasons = db_session.scalars(sa.select(StateEvent.reason).where(
@@ -311,7 +280,7 @@ def committed_incident(app) -> Iterator[int]:
 
 def test_two_operators_claiming_at_the_same_instant_exactly_one_wins(app, committed_incident):
     with app.app_context():
-        tokens = {name: issue_token(user(db.session, name))[0] for name in ("operator1", "operator2")}
+        tokens = {name: issue_token(user_named(db.session, name))[0] for name in ("operator1", "operator2")}
     start = threading.Barrier(2)
     results: dict[str, int] = {}
 
@@ -331,7 +300,7 @@ def test_two_operators_claiming_at_the_same_instant_exactly_one_wins(app, commit
     winner = next(name for name, status in results.items() if status == 200)
     with app.app_context():
         incident = db.session.get(Incident, committed_incident)
-        assert incident.status == "claimed" and incident.claimed_by_id == user(db.session, winner).id
+        assert incident.status == "claimed" and incident.claimed_by_id == user_named(db.session, winner).id
         claimed = db.session.scalars(sa.select(StateEvent).where(
             StateEvent.entity_type == "incident", StateEvent.entity_id == committed_incident,
             StateEvent.to_state == "claimed")).all()

@@ -12,21 +12,20 @@ import pytest
 import sqlalchemy as sa
 
 from eldercare.alerts import teams
-from eldercare.alerts.models import OPEN_INCIDENT_STATUSES, Incident, TeamDispatch
+from eldercare.alerts.models import Incident, TeamDispatch
 from eldercare.alerts.services import open_or_merge
 from eldercare.core import timers
 from eldercare.core.auth import issue_token
 from eldercare.core.events import OPS_NAMESPACE, PROVIDER_NAMESPACE
 from eldercare.core.models import StateEvent, Timer, User
 from eldercare.core.time import utcnow
-from eldercare.devices.models import Device
 from eldercare.extensions import db, socketio
 from eldercare.geo import distance
 from eldercare.geo.models import Community, District
 from eldercare.households.models import Household
 from eldercare.providers.models import EmergencyTeam
 from tests.conftest import RequestScopedClient
-from tests.helpers import error_of
+from tests.helpers import error_of, open_incident, quiet_homes, user_named
 
 # --- ETA maths (pure) ---------------------------------------------------------------------------------
 
@@ -53,27 +52,6 @@ def test_a_trip_is_urban_only_inside_the_four_urban_districts():
 
 
 # --- helpers ------------------------------------------------------------------------------------------
-
-def user(session, username: str) -> User:
-    return session.scalar(sa.select(User).where(User.username == username))
-
-
-def quiet_homes(session, count: int, *, first: bool = False) -> list[Device]:
-    """Active devices in `count` households with no open incident (from the highest ids, or the lowest)."""
-    open_homes = sa.select(Incident.household_id).where(Incident.status.in_(OPEN_INCIDENT_STATUSES),
-                                                        Incident.household_id.is_not(None))
-    order = Device.id if first else Device.id.desc()
-    devices = session.scalars(sa.select(Device).where(Device.status == "active", Device.household_id.is_not(None),
-                                                      Device.household_id.not_in(open_homes))
-                              .order_by(order).limit(200)).all()
-    return list({d.household_id: d for d in devices}.values())[:count]
-
-
-def open_incident(session, device: Device) -> Incident:
-    incident_id = open_or_merge(device=device, type_="fall", at=utcnow(), actor=f"device:{device.id}")
-    session.commit()
-    return session.get(Incident, incident_id)
-
 
 def expected_ranking(session, household_id: int) -> list[int]:
     """Available teams by ETA, computed here from the coordinates (independently of the service)."""
@@ -148,7 +126,7 @@ def test_the_nearest_available_team_is_called(app, client, db_session, headers, 
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
     assert body["team_id"] == ranking[0] and body["state"] == "called"
-    assert body["eta_minutes"] >= 3 and body["called_by_id"] == user(db_session, "operator1").id
+    assert body["eta_minutes"] >= 3 and body["called_by_id"] == user_named(db_session, "operator1").id
     db_session.expire_all()
     row = db_session.get(TeamDispatch, body["id"])
     assert timedelta(seconds=55) < row.ack_due_at - row.called_at <= timedelta(seconds=60)

@@ -7,8 +7,8 @@ from eldercare.alerts.models import INCIDENT_STATUSES, OUTCOMES
 from eldercare.alerts.plans import STEP_KINDS, STEP_RESULTS
 from eldercare.core.rest import PageArgsSchema
 from eldercare.core.schemas import Strict
-from eldercare.core.time import CITY_TZ, utcnow
-from eldercare.households.schemas import ContactSchema, DeviceBriefSchema
+from eldercare.core.time import utcnow
+from eldercare.households.schemas import ContactSchema, DeviceBriefSchema, ResidentSchema
 
 AUDIENCE = r"^(ops|supervisors|provider:\d+|team:\d+)$"
 
@@ -100,19 +100,8 @@ class HoldSchema(Strict):
 
 # --- screen-pop ---------------------------------------------------------------------------------------
 
-class ScreenResidentSchema(ma.Schema):
-    id = ma.fields.Integer()
-    name = ma.fields.String()
-    gender = ma.fields.String()
-    age = ma.fields.Function(lambda resident: utcnow().astimezone(CITY_TZ).year - resident.birth_year)
+class ScreenResidentSchema(ResidentSchema):
     photo = ma.fields.Constant(None)  # placeholder until photos are stored
-    phone = ma.fields.String(allow_none=True)
-    language = ma.fields.String()
-    dialect = ma.fields.String(allow_none=True)
-    health_notes = ma.fields.String(allow_none=True)
-    medication = ma.fields.String(allow_none=True)
-    mobility = ma.fields.String(allow_none=True)
-    lives_alone = ma.fields.Boolean()
 
 
 class ScreenHouseholdSchema(ma.Schema):
