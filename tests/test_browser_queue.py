@@ -71,6 +71,12 @@ def test_alarm_reaches_two_operators_live_and_one_claims(console, live_server, a
     first, second = tabs
     first.page.locator(f"#incident-{incident_id} button.claim").click()
     expect(first.page.locator(f"#incident-{incident_id} .q-status")).to_have_text("我的")
+    screen = first.page.locator("#screen")  # the resident's record pops up for the claiming operator
+    expect(screen).to_be_visible()
+    expect(screen).to_have_attribute("data-incident-id", str(incident_id))
+    expect(screen.locator("#screen-title")).to_contain_text(f"#{incident_id}")
+    expect(screen.locator(".screen-section")).to_have_count(6)
+    expect(second.page.locator("#screen")).to_be_hidden()
     expect(second.page.locator(f"#incident-{incident_id} .q-status")).to_contain_text("已由")
     expect(second.page.locator(f"#incident-{incident_id} button.claim")).to_have_count(0)
 

@@ -141,6 +141,7 @@
       if (result.ok) {
         upsert(result.data, false);
         message.textContent = strings.claimed;
+        document.dispatchEvent(new CustomEvent("eldercare:claimed", {detail: {id: id}}));
       } else if (result.status === 409) {
         message.textContent = strings.takenByOther;
         load();
