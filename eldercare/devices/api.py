@@ -164,8 +164,8 @@ def update_device(changes: dict, device_id: int) -> Device:
 @blp.response(200, DeviceSchema)
 @blp.alt_response(404, description="No such device")
 @blp.doc(security=ADMIN_ONLY, description=(
-    "Status `retired` for good; retiring again changes nothing. This process forgets the device at once; "
-    "receivers in other processes, and an HTTP token already cached, within their cache TTL (30 s)."))
+    "Status `retired` for good; retiring again changes nothing. This process forgets the device and its "
+    "cached tokens at once; receivers and web workers in other processes within their cache TTL (30 s)."))
 def retire_device(data: dict, device_id: int) -> Device:
     device = registry.retire(device_id, reason=data["reason"], actor=g.user)
     db.session.commit()
