@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -27,7 +28,7 @@ from eldercare.core.time import utcnow
 from eldercare.devices import supervision
 from eldercare.devices.events import DEVICE_ONLINE
 from eldercare.devices.intake import Inbound, Outcome
-from eldercare.devices.models import Device, DeviceEvent
+from eldercare.devices.models import Device, DeviceEvent, DeviceModel
 from eldercare.extensions import db
 from eldercare.households.models import Household
 
@@ -42,7 +43,20 @@ RESTORE_QUALIFIERS = frozenset({"restore", "3"})
 HEARTBEAT_GRACE = timedelta(seconds=30)
 
 Key = tuple[int, str]  # (device id, idempotency key)
-Facts = dict[int, tuple[int, int | None, bool]]  # device id -> (heartbeat interval, household id, online)
+
+
+class DeviceFacts(NamedTuple):
+    """What a batch needs to know of a device, read once for the whole batch."""
+
+    interval_s: int
+    household_id: int | None
+    online: bool
+    battery_pct: int | None
+    low_battery_pct: int
+
+
+Facts = dict[int, DeviceFacts]
+UNKNOWN = DeviceFacts(300, None, True, None, 20)  # a device gone from the table (never deleted in practice)
 
 
 def heartbeat_deadline(seen_at: datetime, interval_s: int) -> datetime:
@@ -52,10 +66,10 @@ def heartbeat_deadline(seen_at: datetime, interval_s: int) -> datetime:
 def ingest_batch(items: list[Inbound]) -> list[Outcome]:
     devices = _device_facts({item.device_id for item in items})
     dropped, recovered = supervision.battery_changes(
-        {item.device_id: item.battery_pct for item in items if item.battery_pct is not None})
+        {item.device_id: item.battery_pct for item in items if item.battery_pct is not None}, devices)
     events = [item for item in items if item.type != "heartbeat"]
     stored, fresh = _store_events(events)
-    _bring_back_online([d for d, (_, _, online) in devices.items() if not online])
+    _bring_back_online([device_id for device_id, facts in devices.items() if not facts.online])
     _update_devices([*(item for item in items if item.type == "heartbeat"), *fresh], devices)
     _record_activity([item for item in fresh if item.type in ACTIVITY], devices)
     incidents = _apply_to_incidents(fresh, devices)
@@ -67,12 +81,16 @@ def ingest_batch(items: list[Inbound]) -> list[Outcome]:
 
 
 def _device_facts(device_ids: set[int]) -> Facts:
-    """{device id: (heartbeat interval, household id, online)} in one query."""
+    """Every device of the batch in one query, with its model's low-battery threshold."""
     if not device_ids:
         return {}
-    rows = db.session.execute(sa.select(Device.id, Device.heartbeat_interval_s, Device.household_id, Device.online)
-                              .where(Device.id.in_(device_ids))).all()
-    return {row.id: (row.heartbeat_interval_s, row.household_id, row.online) for row in rows}
+    rows = db.session.execute(
+        sa.select(Device.id, Device.heartbeat_interval_s, Device.household_id, Device.online, Device.battery_pct,
+                  sa.func.coalesce(DeviceModel.low_battery_pct, 20))
+        .outerjoin(DeviceModel, DeviceModel.code == Device.model)
+        .where(Device.id.in_(device_ids))
+    ).all()
+    return {row[0]: DeviceFacts(*row[1:]) for row in rows}
 
 
 # --- 1. events ----------------------------------------------------------------------------------------
@@ -146,7 +164,7 @@ def _update_devices(items: list[Inbound], devices: Facts) -> None:
         row = latest.setdefault(item.device_id, {"d_id": item.device_id, "battery": None, "lat": None,
                                                  "lng": None, "activity": None})
         row["seen"] = item.received_at
-        row["due"] = heartbeat_deadline(item.received_at, devices.get(item.device_id, (300,))[0])
+        row["due"] = heartbeat_deadline(item.received_at, devices.get(item.device_id, UNKNOWN).interval_s)
         if item.battery_pct is not None:
             row["battery"] = item.battery_pct
         if item.lat is not None and item.lng is not None:
@@ -172,7 +190,10 @@ def _update_devices(items: list[Inbound], devices: Facts) -> None:
 
 def _bring_back_online(device_ids: Iterable[int]) -> None:
     """A device heard from after `device.offline` is back: its offline incident is resolved."""
-    for device in db.session.scalars(sa.select(Device).where(Device.id.in_(list(device_ids)))
+    device_ids = list(device_ids)
+    if not device_ids:
+        return  # the usual case: no query on the alarm path
+    for device in db.session.scalars(sa.select(Device).where(Device.id.in_(device_ids))
                                      .execution_options(populate_existing=True)):
         alerts.resolve_technical(device.id, "offline", actor=f"device:{device.id}", reason="device back online")
         DEVICE_ONLINE.publish({"id": device.id, "status": "online", "uid": device.uid,
@@ -184,7 +205,7 @@ def _record_activity(items: list[Inbound], devices: Facts) -> None:
     """Signs of life move the home's no-activity deadline to N hours from now and end a second chance."""
     latest: dict[int, datetime] = {}
     for item in items:
-        household_id = devices.get(item.device_id, (0, None))[1]
+        household_id = devices.get(item.device_id, UNKNOWN).household_id
         if household_id is not None:
             latest[household_id] = max(item.received_at, latest.get(household_id, item.received_at))
     if not latest:
@@ -207,7 +228,7 @@ def _apply_to_incidents(fresh: list[Inbound], devices: Facts) -> dict[Key, int |
     alarms: dict[Key, alerts.Alarm] = {}
     for item in fresh:
         key = (item.device_id, item.idempotency_key)
-        household_id = devices.get(item.device_id, (0, None))[1]
+        household_id = devices.get(item.device_id, UNKNOWN).household_id
         actor = f"device:{item.device_id}"
         if item.qualifier in RESTORE_QUALIFIERS or item.type == "restore":
             if item.type != "restore":
@@ -227,8 +248,8 @@ def _apply_to_incidents(fresh: list[Inbound], devices: Facts) -> dict[Key, int |
 def _battery_incidents(dropped: list[int], recovered: list[int],
                        devices: Facts, at: datetime) -> None:
     alerts.open_or_merge_many([
-        alerts.Alarm(alerts.dedupe_key_for(device_id, devices[device_id][1], "low_battery"), devices[device_id][1],
-                     device_id, "low_battery", at)
+        alerts.Alarm(alerts.dedupe_key_for(device_id, devices[device_id].household_id, "low_battery"),
+                     devices[device_id].household_id, device_id, "low_battery", at)
         for device_id in dropped
     ])
     for device_id in recovered:

@@ -102,22 +102,19 @@ def _second_chance(household: Household) -> None:
     ))
 
 
-def battery_changes(readings: dict[int, int]) -> tuple[list[int], list[int]]:
-    """(devices whose battery fell below their model's threshold, devices back well above it) since the
-    stored reading; one query for the whole batch, before the new readings are written."""
-    if not readings:
-        return [], []
-    from eldercare.devices.models import DeviceModel
-
-    rows = db.session.execute(
-        sa.select(Device.id, Device.battery_pct, sa.func.coalesce(DeviceModel.low_battery_pct, 20))
-        .outerjoin(DeviceModel, DeviceModel.code == Device.model)
-        .where(Device.id.in_(list(readings)))
-    ).all()
-    dropped = [device_id for device_id, previous, threshold in rows
-               if readings[device_id] < threshold and (previous is None or previous >= threshold)]
-    # Hysteresis: a battery hovering at the threshold must not open and close incidents all day.
-    # Only readings crossing the upper band can close one; resolving finds nothing to do when none is open.
-    recovered = [device_id for device_id, previous, threshold in rows
-                 if previous is not None and previous < threshold + 15 <= readings[device_id]]
+def battery_changes(readings: dict[int, int], devices: dict) -> tuple[list[int], list[int]]:
+    """(devices whose battery fell below their model's threshold, devices back well above it), comparing
+    the batch's readings with the stored ones in `devices` (facts read before the new readings are written)."""
+    dropped, recovered = [], []
+    for device_id, reading in readings.items():
+        facts = devices.get(device_id)
+        if facts is None:
+            continue
+        previous, threshold = facts.battery_pct, facts.low_battery_pct
+        if reading < threshold and (previous is None or previous >= threshold):
+            dropped.append(device_id)
+        # Hysteresis: a battery hovering at the threshold must not open and close incidents all day.
+        # Only readings crossing the upper band can close one; resolving finds nothing when none is open.
+        elif previous is not None and previous < threshold + 15 <= reading:
+            recovered.append(device_id)
     return dropped, recovered

@@ -5,8 +5,6 @@ from __future__ import annotations
 from eldercare.core.states import StateMachine
 from eldercare.dispatch.models import Offer, Order
 
-_BEFORE_SERVICE = {"created", "pending_dispatch", "offered", "accepted", "assigned", "escalated"}
-
 ORDER = StateMachine("order", Order, {
     "created": {"pending_dispatch", "cancelled"},
     "pending_dispatch": {"offered", "escalated", "assigned", "cancelled"},
@@ -26,6 +24,3 @@ OFFER = StateMachine("offer", Offer, {
     "pending": {"accepted", "declined", "expired", "withdrawn"},
 })
 
-
-def cancellable(order: Order) -> bool:
-    return order.status in _BEFORE_SERVICE
