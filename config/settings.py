@@ -38,6 +38,8 @@ class Settings:
     token_ttl_s: int = 12 * 3600
     login_rate_limit: str = "10 per minute"
     bench_routes: bool = False
+    timings: dict = field(default_factory=dict)  # TIMING_KNOBS given in the environment, in seconds
+    twilio_api_base: str | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -70,8 +72,19 @@ class Settings:
             "ELDERCARE_LOGIN_RATE_LIMIT": self.login_rate_limit,
             "RATELIMIT_STORAGE_URI": self.redis_url or "memory://",
             "ELDERCARE_BENCH_ROUTES": self.bench_routes,
+            "ELDERCARE_TWILIO_API_BASE": self.twilio_api_base,
+            **self.timings,
             **self.extra,
         }
+
+
+# Time limits of the alarm path, in seconds; each module holds its default (e.g. escalation.DEFAULTS_S).
+# Set in the environment to shorten them for a drill or an end-to-end test.
+TIMING_KNOBS = (
+    "ELDERCARE_ESCALATE_SUPERVISORS_S", "ELDERCARE_ESCALATE_ALL_S", "ELDERCARE_REVIEW_AFTER_S",
+    "ELDERCARE_TEAM_ACK_S", "ELDERCARE_CASCADE_AFTER_S", "ELDERCARE_CASCADE_SMS_S", "ELDERCARE_CASCADE_VOICE_S",
+    "ELDERCARE_TIMER_SWEEP_S", "ELDERCARE_NOTIFY_SWEEP_S",
+)
 
 
 def engine_options(url: str) -> dict:
@@ -107,6 +120,10 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: Path | No
         demo_password=env.get("ELDERCARE_DEMO_PASSWORD", "demo"),
         token_ttl_s=_positive_int(env, "ELDERCARE_TOKEN_TTL_S", 12 * 3600),
         bench_routes=env.get("ELDERCARE_BENCH_ROUTES") == "1",
+        timings={name: _positive_float(env, name) for name in TIMING_KNOBS if env.get(name)},
+        # Where the Twilio SDK's requests go instead of api.twilio.com: a local stand-in for drills,
+        # benchmarks and end-to-end tests (the machine has no internet). Unset in production.
+        twilio_api_base=(env.get("ELDERCARE_TWILIO_API_BASE") or "").rstrip("/") or None,
     )
 
 
@@ -133,6 +150,17 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     except ValueError:
         raise SettingsError(f"{name}={raw!r}: not an integer") from None
     if value <= 0:
+        raise SettingsError(f"{name}={raw!r}: must be positive")
+    return value
+
+
+def _positive_float(env: Mapping[str, str], name: str) -> float:
+    raw = env[name]
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: not a number of seconds") from None
+    if not value > 0:
         raise SettingsError(f"{name}={raw!r}: must be positive")
     return value
 

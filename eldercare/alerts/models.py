@@ -146,6 +146,7 @@ class Notification(TimestampMixin, db.Model):
     to_address: Mapped[str] = mapped_column(sa.String(64))  # E.164 number or Socket.IO room
     channel: Mapped[str] = mapped_column(enum_column(*NOTIFICATION_CHANNELS, name="notification_channel"))
     template: Mapped[str] = mapped_column(sa.String(48))
+    urgent: Mapped[bool] = mapped_column(default=False, server_default=sa.false())  # alarms: any hour, no limit
     language: Mapped[str] = mapped_column(sa.String(8), default="zh")
     body: Mapped[str] = mapped_column(sa.Text)
     state: Mapped[str] = mapped_column(enum_column(*NOTIFICATION_STATES, name="notification_state"),
@@ -158,4 +159,5 @@ class Notification(TimestampMixin, db.Model):
     delivered_at: Mapped[datetime | None]
     acknowledged_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
+    duration_s: Mapped[int | None]  # a call's length, from Twilio's status callback (cost report)
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from eldercare.alerts import cascade
 from eldercare.alerts.events import INCIDENT_UPDATED
 from eldercare.alerts.models import ActionStep, Incident
 from eldercare.alerts.services import INCIDENT, LIFE_SAFETY_TYPES, incident_payloads
@@ -60,6 +61,8 @@ EMERGENCY_ORDER: dict[str, tuple[str, ...]] = {
     "no_activity": ("120", "110"),  # the police open the door when nobody answers
 }
 STEP_STATES = ("claimed", "in_progress", "dispatched")
+# The resident could not be reached: the automatic cascade starts calling the contacts.
+CASCADE_RESULTS = ("no_answer", "busy", "wrong_number")
 
 
 @dataclass
@@ -168,6 +171,8 @@ def record_step(incident: Incident, user: User, *, kind: str, result: str, targe
         db.session.execute(sa.update(Incident).where(Incident.id == incident.id)
                            .values(first_action_at=first_action).execution_options(synchronize_session=False))
         db.session.refresh(incident)
+    if kind == "call_resident" and result in CASCADE_RESULTS:
+        cascade.start(incident, actor=user, reason=f"resident: {result}")
     _announce(incident.id)
     return step
 
@@ -181,6 +186,7 @@ def resolve(incident: Incident, user: User, *, outcome: str, notes: str | None =
                         values={"resolved_at": utcnow(), "outcome": outcome, "outcome_notes": notes,
                                 "follow_up": follow_up},
                         data={"outcome": outcome, "follow_up": follow_up, "order_id": order_id})
+    cascade.stop(incident.id, reason=f"resolved: {outcome}")
     _announce(incident.id)
     return Resolution(incident, order_id)
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from eldercare.alerts import cascade
 from eldercare.alerts.escalation import arm_escalation
 from eldercare.alerts.events import INCIDENT_CREATED, INCIDENT_UPDATED, NOTICE
 from eldercare.alerts.models import (
@@ -180,6 +181,7 @@ def open_or_merge_many(alarms: list[Alarm], *, actor_prefix: str = "device") -> 
         actor = actor_prefix if ":" in actor_prefix else f"{actor_prefix}:{alarm.device_id}"
         INCIDENT.record_new(row.id, "new", actor=actor, reason=f"{alarm.type} from device {alarm.device_id}")
         arm_escalation(row.id, alarm.at)
+        cascade.arm_start(row.id, alarm.type, alarm.at)
     created_ids = {row.id for row in created}
     for payload in incident_payloads([row.id for row in rows]):
         event = INCIDENT_CREATED if payload["id"] in created_ids else INCIDENT_UPDATED
@@ -208,6 +210,7 @@ def cancel_by_device(household_id: int | None, device_id: int, *, actor: Actor) 
                                 values={"outcome": "cancelled_by_device", "closed_at": utcnow()})
         except TransitionConflict:
             return incident.id  # claimed meanwhile: the operator decides
+        cascade.stop(incident.id, reason="cancelled at the device")
     _announce(INCIDENT_UPDATED, incident.id)
     return incident.id
 

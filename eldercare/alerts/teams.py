@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import aliased
 
+from eldercare.alerts import cascade
 from eldercare.alerts.events import INCIDENT_UPDATED
 from eldercare.alerts.models import OPEN_INCIDENT_STATUSES, Incident, TeamDispatch
 from eldercare.alerts.services import INCIDENT, incident_payloads
@@ -240,6 +241,7 @@ def acknowledge(dispatch: TeamDispatch, user: User) -> None:
                         values={"acknowledged_at": utcnow()})
     timers.disarm(ACK_TIMER, dispatch.id)
     _announce(dispatch)
+    cascade.team_acknowledged(dispatch.incident_id, dispatch.team_id)
 
 
 def report_state(dispatch: TeamDispatch, user: User, state: str) -> None:

@@ -115,16 +115,20 @@ def make_celery(app: Flask) -> Celery:
 
 
 TASK_MODULES = ("eldercare.core.timers", "eldercare.alerts.tasks", "eldercare.alerts.escalation",
-                "eldercare.alerts.claims", "eldercare.devices.tasks")
+                "eldercare.alerts.claims", "eldercare.alerts.cascade", "eldercare.devices.tasks")
 
 
 def beat_schedule(app: Flask) -> dict:
     sweep = app.config.get("ELDERCARE_TIMER_SWEEP_S", 2.0)
     supervision = app.config.get("ELDERCARE_SUPERVISION_SWEEP_S", 1.0)
+    notifications = app.config.get("ELDERCARE_NOTIFY_SWEEP_S", 5.0)
     return {
         "sweep-timers": {"task": "core.sweep_timers", "schedule": timedelta(seconds=sweep),
                          "options": {"queue": "alarms", "expires": sweep * 5}},
         # A missed heartbeat becomes `device.offline` within about a second of its deadline.
         "sweep-supervision": {"task": "devices.sweep_supervision", "schedule": timedelta(seconds=supervision),
                               "options": {"queue": "alarms", "expires": supervision * 5}},
+        # Notification retries are driven by countdowns; the sweep catches a lost one or a dead worker.
+        "sweep-notifications": {"task": "alerts.sweep_notifications", "schedule": timedelta(seconds=notifications),
+                                "options": {"queue": "notify", "expires": notifications * 5}},
     }
