@@ -67,6 +67,15 @@ MATRIX: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/api/v1/incidents/1/steps"): OPS,
     ("POST", "/api/v1/incidents/1/resolve"): OPS,
     ("POST", "/api/v1/incidents/999999/close"): OPS,
+    # The response cascade (incidents that do not exist: nothing is started by this test) and the outbox.
+    ("GET", "/api/v1/incidents/1/cascade"): OPS,
+    ("POST", "/api/v1/incidents/999999/cascade"): OPS,
+    ("POST", "/api/v1/incidents/999999/cascade/stop"): OPS,
+    ("GET", "/api/v1/notifications"): {"admin", "supervisor"},
+    ("GET", "/api/v1/notifications/usage"): {"admin", "supervisor"},  # 400 without ?month=
+    ("POST", "/api/v1/notifications/999999/simulate-reply"): {"admin", "supervisor"},
+    ("GET", "/admin/outbox/"): {"admin", "supervisor"},
+    ("POST", "/admin/outbox/999999/reply"): {"admin", "supervisor"},
     # Device registry: the call centre reads, administrators change. Device 2 is the one retired.
     ("GET", "/api/v1/devices"): OPS,
     ("POST", "/api/v1/devices"): {"admin"},

@@ -138,7 +138,7 @@ def _announce(incident_id: int) -> None:
         INCIDENT_UPDATED.publish(payload, namespace=OPS_NAMESPACE, room=OPS_ROOM)
 
 
-def _require_actor(incident: Incident, user: User) -> None:
+def require_actor(incident: Incident, user: User) -> None:
     """The holder, or a supervisor/admin; anyone else is told who holds it (409)."""
     if user.role in SUPERVISORS or incident.claimed_by_id == user.id:
         return
@@ -151,7 +151,7 @@ def _require_actor(incident: Incident, user: User) -> None:
 def record_step(incident: Incident, user: User, *, kind: str, result: str, target_ref: str | None = None,
                 notes: str | None = None) -> ActionStep:
     """Record one step; the first one marks the first action and puts the incident in progress."""
-    _require_actor(incident, user)
+    require_actor(incident, user)
     if incident.status not in STEP_STATES:
         raise conflict(f"Incident {incident.id} is {incident.status}; steps are recorded while it is handled.",
                        status=incident.status)
@@ -180,7 +180,7 @@ def record_step(incident: Incident, user: User, *, kind: str, result: str, targe
 def resolve(incident: Incident, user: User, *, outcome: str, notes: str | None = None, follow_up: bool = False,
             service_type: str | None = None) -> Resolution:
     """End the response with an outcome code; a service referral also creates the service order."""
-    _require_actor(incident, user)
+    require_actor(incident, user)
     order_id = _refer(incident, user, service_type, notes) if outcome == "service_referral" else None
     INCIDENT.transition(incident, "resolved", actor=user, reason=f"resolved: {outcome}",
                         values={"resolved_at": utcnow(), "outcome": outcome, "outcome_notes": notes,
@@ -211,6 +211,6 @@ def _refer(incident: Incident, user: User, service_type: str | None, notes: str 
 
 def close(incident: Incident, user: User) -> None:
     """A resolved incident is closed (nothing left to follow); the holder or a supervisor."""
-    _require_actor(incident, user)
+    require_actor(incident, user)
     INCIDENT.transition(incident, "closed", actor=user, reason="closed", values={"closed_at": utcnow()})
     _announce(incident.id)

@@ -225,3 +225,65 @@ class ResolveSchema(Strict):
             raise ma.ValidationError("Required for a service referral.", "service_type")
         if data["outcome"] != "service_referral" and data.get("service_type"):
             raise ma.ValidationError("Only for a service referral.", "service_type")
+
+
+# --- notifications and the response cascade --------------------------------------------------------------
+
+NOTIFICATION_STATE_FILTERS = ("queued", "sent", "delivered", "failed", "answered", "acknowledged", "expired")
+
+
+class NotificationQuerySchema(PageArgsSchema):
+    state = ma.fields.String(validate=ma.validate.OneOf(NOTIFICATION_STATE_FILTERS))
+    channel = ma.fields.String(validate=ma.validate.OneOf(("sms", "voice", "in_app")))
+    purpose_type = ma.fields.String(validate=ma.validate.Length(max=24))
+
+
+class NotificationDetailSchema(NotificationSchema):
+    purpose_type = ma.fields.String()
+    purpose_id = ma.fields.Integer(allow_none=True)
+    recipient_type = ma.fields.String()
+    language = ma.fields.String()
+    urgent = ma.fields.Boolean()
+    provider_sid = ma.fields.String(allow_none=True)
+    error_code = ma.fields.String(allow_none=True)
+    next_attempt_at = ma.fields.AwareDateTime(allow_none=True)
+    delivered_at = ma.fields.AwareDateTime(allow_none=True)
+    acknowledged_at = ma.fields.AwareDateTime(allow_none=True)
+    expires_at = ma.fields.AwareDateTime(allow_none=True)
+    duration_s = ma.fields.Integer(allow_none=True)
+
+
+class UsageQuerySchema(Strict):
+    month = ma.fields.String(required=True, validate=ma.validate.Regexp(
+        r"^20\d\d-(0[1-9]|1[0-2])$", error="A month as YYYY-MM."))
+
+
+class UsageSchema(ma.Schema):
+    month = ma.fields.String()
+    sms = ma.fields.Integer(metadata={"description": "Messages sent in the month"})
+    calls = ma.fields.Integer(metadata={"description": "Calls placed in the month"})
+    call_minutes = ma.fields.Integer(metadata={"description": "Billed minutes (each call rounded up)"})
+    outbox_only = ma.fields.Integer(metadata={"description": "Of these, recorded by the outbox (not sent)"})
+
+
+class CascadeStartSchema(Strict):
+    reason = ma.fields.String(load_default="started by the operator", validate=ma.validate.Length(max=200))
+
+
+class CascadeStepViewSchema(ma.Schema):
+    id = ma.fields.Integer()
+    seq = ma.fields.Integer()
+    target_type = ma.fields.String()
+    target_id = ma.fields.Integer(allow_none=True)
+    name = ma.fields.String(allow_none=True)
+    parallel = ma.fields.Boolean()
+    state = ma.fields.String()
+    channel = ma.fields.String(allow_none=True)
+    due_at = ma.fields.String(allow_none=True)
+    acknowledged_at = ma.fields.String(allow_none=True)
+
+
+class CascadeViewSchema(ma.Schema):
+    id = ma.fields.Integer(metadata={"description": "The incident"})
+    status = ma.fields.String(metadata={"description": "The incident's status"})
+    steps = ma.fields.List(ma.fields.Nested(CascadeStepViewSchema))
