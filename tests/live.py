@@ -7,15 +7,19 @@ are exactly what production runs: production mode, Redis broker, Socket.IO messa
 from __future__ import annotations
 
 import contextlib
+import http.server
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 import requests
@@ -39,12 +43,76 @@ def free_port() -> int:
     raise RuntimeError("no free port")
 
 
+TWILIO_ACCOUNT = "AC" + "e2e0" * 8
+TWILIO_TOKEN = "e2e-twilio-token"
+TWILIO_FROM = "+8647100000000"
+
+
+class FakeTwilio:
+    """A stand-in for api.twilio.com on loopback (the border of the machine): the real SDK in the server and
+    the worker sends here (ELDERCARE_TWILIO_API_BASE); every request is recorded with its form fields."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+        self.lock = threading.Lock()
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = {k: v[0] if len(v) == 1 else v
+                        for k, v in parse_qs(self.rfile.read(length).decode(), keep_blank_values=True).items()}
+                with fake.lock:
+                    fake.requests.append({"path": self.path, "form": form, "at": time.time()})
+                    sid = ("SM" if self.path.endswith("/Messages.json") else "CA") + f"{len(fake.requests):032x}"
+                body = json.dumps({"sid": sid, "status": "queued"}).encode()
+                self.send_response(201)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        # Port 0: the kernel picks one now, so it cannot be handed to a server that binds later.
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def sent_to(self, number: str) -> list[dict]:
+        with self.lock:
+            return [r for r in self.requests if r["form"].get("To") == number]
+
+    def wait_for(self, number: str, count: int, timeout: float) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.sent_to(number)
+            if len(found) >= count:
+                return found
+            time.sleep(0.05)
+        return self.sent_to(number)
+
+
+_FAKE_TWILIO: FakeTwilio | None = None
+
+
+def fake_twilio_server() -> FakeTwilio:
+    """One per test session, shared by every live server and worker process."""
+    global _FAKE_TWILIO
+    if _FAKE_TWILIO is None:
+        _FAKE_TWILIO = FakeTwilio()
+    return _FAKE_TWILIO
+
+
 def process_env(database_url: str, instance: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL"))}
     env.update({
         "DATABASE_URL": database_url, "REDIS_URL": TEST_REDIS_URL, "ELDERCARE_INSTANCE_PATH": str(instance),
         "ELDERCARE_DEMO_PASSWORD": DEMO_PASSWORD, "SECRET_KEY": "e2e-secret", "PYTHONUNBUFFERED": "1",
-        "TWILIO_AUTH_TOKEN": "e2e-twilio-token",  # webhooks signed in tests; no account: nothing goes out
+        # Twilio through its SDK, to the stand-in above; webhooks are signed with this token by the tests.
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "TWILIO_ACCOUNT_SID": TWILIO_ACCOUNT, "TWILIO_FROM_NUMBER": TWILIO_FROM,
+        "ELDERCARE_TWILIO_API_BASE": fake_twilio_server().url,
     })
     env.update(extra)
     return env
