@@ -3,7 +3,7 @@ server and a real Celery worker (issue 4): two operators logged in; a device ala
 within a second without a reload, with the sound cue; one claims it and the other sees it claimed at once;
 the holder records the action plan's steps (keyboard and mouse), hands the incident over, the other
 operator chooses the outcome and closes it; the alarm KPIs count it. Also: hold and release from the
-screen-pop put the alarm back in everyone's queue."""
+screen-pop put the alarm back in everyone's queue, and a service referral asks for the service type."""
 
 from __future__ import annotations
 
@@ -197,9 +197,18 @@ def test_hold_and_release_from_the_screen_put_the_alarm_back(console, live_serve
     expect(watcher.page.locator(f"#incident-{incident_id}")).to_have_attribute("data-status", "new")
     expect(watcher.page.locator(f"#incident-{incident_id} button.claim")).to_be_visible()
 
-    # Tidy up: the supervisor claims it and records it as a false alarm, through the same screen.
-    watcher.page.locator(f"#incident-{incident_id} button.claim").click()
-    watcher.page.locator("#outcome").select_option("false_alarm")
-    watcher.page.locator("#resolve-button").click()
+    # The supervisor claims it and refers the resident to a service: the referral asks for the service type.
+    other = watcher.page
+    other.locator(f"#incident-{incident_id} button.claim").click()
+    other.locator("#outcome").select_option("service_referral")
+    expect(other.locator("#service-type-field")).to_be_visible()
+    expect(other.locator("#service-type option").first).to_be_attached()  # loaded from the catalogue
+    code = other.locator("#service-type option").first.get_attribute("value")
+    other.locator("#service-type").select_option(code)
+    other.locator("#resolve-button").click()
+    expect(other.locator("#close-incident")).to_be_visible()
     expect(page.locator(f"#incident-{incident_id}")).to_have_count(0)
+    detail = requests.get(f"{live_server.url}/api/v1/incidents/{incident_id}", timeout=10,
+                          headers={"Authorization": f"Bearer {live_server.token('supervisor1')}"}).json()
+    assert (detail["status"], detail["outcome"]) == ("resolved", "service_referral")
     assert not (holder.errors or watcher.errors)

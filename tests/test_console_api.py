@@ -111,3 +111,25 @@ def test_dispatches_of_one_incident_and_the_callout_a_team_sees(client, db_sessi
     team = f"team{callout['team_id']}"
     others = client.get(f"/api/v1/team-dispatches?incident_id={second.id}", headers=ops(team)).get_json()
     assert others["items"] == []  # the other team's call-out is not theirs to see
+
+
+def test_dispatch_updates_reach_the_called_team_only(app, client, db_session, ops):
+    incident = open_incident(db_session, quiet_homes(db_session, 1)[0])
+    set_states(db_session, {1: "available"}, others="off_duty")
+    called = client.post(f"/api/v1/incidents/{incident.id}/dispatch-team", json={}, headers=ops("operator1"))
+    assert called.status_code == 201 and called.get_json()["team_id"] == 1
+    member = socketio.test_client(app, namespace=PROVIDER_NAMESPACE, auth={"token": token_of(ops("team1"))})
+    other = socketio.test_client(app, namespace=PROVIDER_NAMESPACE, auth={"token": token_of(ops("team2"))})
+    try:
+        member.get_received(PROVIDER_NAMESPACE)
+        other.get_received(PROVIDER_NAMESPACE)
+        acked = client.post(f"/api/v1/team-dispatches/{called.get_json()['id']}/ack", headers=ops("team1"))
+        heard = [m["args"][0] for m in member.get_received(PROVIDER_NAMESPACE) if m["name"] == "team.dispatch_updated"]
+        overheard = other.get_received(PROVIDER_NAMESPACE)
+    finally:
+        member.disconnect(namespace=PROVIDER_NAMESPACE)
+        other.disconnect(namespace=PROVIDER_NAMESPACE)
+    assert acked.status_code == 200
+    assert [(d["id"], d["status"], d["incident_id"]) for d in heard] == [
+        (called.get_json()["id"], "acknowledged", incident.id)]
+    assert overheard == []
