@@ -42,6 +42,10 @@ MATRIX: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/api/v1/service-types"): EVERYONE,
     ("GET", "/api/v1/providers"): EVERYONE,
     ("GET", "/api/v1/teams"): EVERYONE,
+    ("GET", "/api/v1/teams/1"): EVERYONE,
+    # Duty: team members (of that team: checked after validation) and supervisors; the empty body stops at 400.
+    ("POST", "/api/v1/teams/1/duty"): {"team_member", "admin", "supervisor"},
+    ("GET", "/api/v1/operators"): OPS,
     ("GET", "/api/v1/households"): OPS,
     ("GET", "/api/v1/kpis/alarms"): OPS,
     ("POST", "/api/v1/incidents/999999/dispatch-team"): OPS,

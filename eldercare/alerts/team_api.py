@@ -26,6 +26,13 @@ class DispatchStateSchema(Strict):
 
 class DispatchQuerySchema(PageArgsSchema):
     active = ma.fields.Boolean(load_default=False)
+    incident_id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1))
+
+
+def _destination(dispatch: TeamDispatch) -> dict:
+    """Where the team goes, as the call-out told it: all a team member needs of the resident's record."""
+    where = teams.destination_of(dispatch.incident)
+    return {"address": where.address, "community": where.community, "lat": where.lat, "lng": where.lng}
 
 
 class TeamDispatchSchema(ma.Schema):
@@ -42,6 +49,8 @@ class TeamDispatchSchema(ma.Schema):
     on_scene_at = ma.fields.AwareDateTime(allow_none=True)
     finished_at = ma.fields.AwareDateTime(allow_none=True)
     called_by_id = ma.fields.Integer(allow_none=True)
+    incident_type = ma.fields.Function(lambda obj: obj.incident.type)
+    destination = ma.fields.Function(_destination)
 
 
 @blp.route("/incidents/<int:incident_id>/dispatch-team", methods=["POST"])
@@ -63,7 +72,7 @@ def dispatch_team(data: dict, incident_id: int) -> TeamDispatch:
 @blp.doc(security=[{"bearer": []}])
 def list_dispatches(args: dict) -> dict:
     """Every dispatch for the call centre; a team member sees only their own team's."""
-    return paginate(teams.dispatch_query(g.user, active=args["active"]), args)
+    return paginate(teams.dispatch_query(g.user, active=args["active"], incident_id=args["incident_id"]), args)
 
 
 @blp.route("/team-dispatches/<int:dispatch_id>/ack", methods=["POST"])

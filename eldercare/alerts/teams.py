@@ -11,10 +11,12 @@ called.
 Events (all after commit):
 - `team.callout` (/provider, room `team:<id>`): the dispatch (`id`, `status`) with the incident, its type,
   address, coordinates, ETA and deadline.
-- `team.dispatch_updated` (/ops, room `ops`): the dispatch whenever its state changes.
+- `team.dispatch_updated` (/ops, room `ops`, and /provider, room `team:<id>`): the dispatch whenever its state
+  changes, so the operator who called the team and every member of the team see it move at once.
 - `team.unacknowledged` (/ops, room `ops:supervisors`): a team let its deadline pass; `next_team_id` is the
   team called instead, or null when none was available.
 - `incident.updated` (/ops, room `ops`) when the incident becomes `dispatched`.
+- `team.updated` (eldercare.providers.events) whenever the team's own state moves with the dispatch.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from eldercare.geo.distance import eta_between, is_urban_trip
 from eldercare.geo.models import Community, District
 from eldercare.households.models import Household
 from eldercare.providers.models import EmergencyTeam
-from eldercare.providers.services import TEAM
+from eldercare.providers.services import TEAM, announce_team
 
 ACK_TIMER = "team.ack"
 ACK_DEFAULT_S = 60
@@ -190,6 +192,7 @@ def _commit_first(candidates: list[Candidate], incident: Incident, actor: Actor)
                             values={"state_changed_at": utcnow()}, data={"incident_id": incident.id})
         except TransitionConflict:
             continue
+        announce_team(candidate.team)
         return candidate
     return None
 
@@ -224,7 +227,9 @@ def _payload(dispatch: TeamDispatch) -> dict:
 
 
 def _announce(dispatch: TeamDispatch) -> None:
-    TEAM_DISPATCH_UPDATED.publish(_payload(dispatch), namespace=OPS_NAMESPACE, room=OPS_ROOM)
+    payload = _payload(dispatch)
+    TEAM_DISPATCH_UPDATED.publish(payload, namespace=OPS_NAMESPACE, room=OPS_ROOM)
+    TEAM_DISPATCH_UPDATED.publish(payload, namespace=PROVIDER_NAMESPACE, room=team_room(dispatch.team_id))
 
 
 # --- the team's side -----------------------------------------------------------------------------------
@@ -253,13 +258,16 @@ def report_state(dispatch: TeamDispatch, user: User, state: str) -> None:
     team = db.session.get(EmergencyTeam, dispatch.team_id)
     TEAM.transition(team, TEAM_STATE_FOR[state], actor=user, reason=f"dispatch {dispatch.id}: {state}",
                     values={"state_changed_at": now}, data={"dispatch_id": dispatch.id})
+    announce_team(team)
     _announce(dispatch)
 
 
-def dispatch_query(user: User, *, active: bool) -> sa.Select:
+def dispatch_query(user: User, *, active: bool, incident_id: int | None = None) -> sa.Select:
     query = sa.select(TeamDispatch).order_by(TeamDispatch.called_at.desc(), TeamDispatch.id.desc())
     if active:
         query = query.where(TeamDispatch.state.in_(ACTIVE_STATES))
+    if incident_id is not None:
+        query = query.where(TeamDispatch.incident_id == incident_id)
     if user.role == "team_member":
         query = query.where(TeamDispatch.team_id == user.team_id)
     return query
@@ -282,6 +290,7 @@ def ack_timed_out(dispatch_id: int) -> None:
     if team.state == "committed":
         TEAM.transition(team, "available", actor=TIMEOUT_ACTOR, reason=f"dispatch {dispatch.id} not acknowledged",
                         values={"state_changed_at": utcnow()}, data={"dispatch_id": dispatch.id})
+        announce_team(team)
     _announce(dispatch)
     next_dispatch = _call_next(dispatch.incident_id)
     TEAM_UNACKNOWLEDGED.publish({**_payload(dispatch), "team_code": team.code,

@@ -1,12 +1,13 @@
-"""`/api/v1/auth/token`, `/api/v1/users`, `/api/v1/me`."""
+"""`/api/v1/auth/token`, `/api/v1/users`, `/api/v1/me`, `/api/v1/operators`."""
 
 from __future__ import annotations
 
+import marshmallow as ma
 import sqlalchemy as sa
 from flask import current_app, g
 
 from eldercare.core import services
-from eldercare.core.auth import ADMIN, STAFF, issue_token, public, roles
+from eldercare.core.auth import ADMIN, OPS, STAFF, issue_token, public, roles
 from eldercare.core.errors import ApiError
 from eldercare.core.models import User
 from eldercare.core.rest import ApiBlueprint, PageArgsSchema, page_schema, paginate
@@ -70,3 +71,20 @@ def create_user(data: dict) -> User:
 @blp.doc(security=[{"bearer": []}])
 def list_users(args: dict) -> dict:
     return paginate(sa.select(User).order_by(User.id), args)
+
+
+class OperatorSchema(ma.Schema):
+    id = ma.fields.Integer()
+    username = ma.fields.String()
+    role = ma.fields.String()
+    display_name = ma.fields.String(allow_none=True)
+
+
+@blp.route("/operators", methods=["GET"])
+@roles(*OPS)
+@blp.arguments(PageArgsSchema, location="query")
+@blp.response(200, page_schema(OperatorSchema))
+@blp.doc(security=[{"bearer": []}])
+def list_operators(args: dict) -> dict:
+    """The active call-centre users: whom an incident can be handed over to."""
+    return paginate(sa.select(User).where(User.active.is_(True), User.role.in_(OPS)).order_by(User.username), args)

@@ -1,14 +1,19 @@
-"""`/api/v1/providers`, `/api/v1/teams`."""
+"""`/api/v1/providers`, `/api/v1/teams` (and a team's duty: on or off)."""
 
 from __future__ import annotations
 
+import marshmallow as ma
 import sqlalchemy as sa
+from flask import g
 from sqlalchemy.orm import selectinload
 
 from eldercare.catalog.models import ServiceType
-from eldercare.core.auth import STAFF, roles
+from eldercare.core.auth import STAFF, SUPERVISORS, roles
 from eldercare.core.rest import ApiBlueprint, PageArgsSchema, page_schema, paginate
+from eldercare.core.schemas import Strict
+from eldercare.extensions import db
 from eldercare.geo.models import Community
+from eldercare.providers import services
 from eldercare.providers.models import EmergencyTeam, Provider
 from eldercare.providers.schemas import ProviderQuerySchema, ProviderSchema, TeamSchema
 
@@ -41,3 +46,28 @@ def list_providers(args: dict) -> dict:
 def list_teams(args: dict) -> dict:
     return paginate(sa.select(EmergencyTeam).options(selectinload(EmergencyTeam.members))
                     .order_by(EmergencyTeam.id), args)
+
+
+class DutySchema(Strict):
+    on_duty = ma.fields.Boolean(required=True)
+
+
+@blp.route("/teams/<int:team_id>", methods=["GET"])
+@roles(*STAFF)
+@blp.response(200, TeamSchema)
+@blp.doc(security=[{"bearer": []}])
+def get_team(team_id: int) -> EmergencyTeam:
+    return services.get_team(team_id)
+
+
+@blp.route("/teams/<int:team_id>/duty", methods=["POST"])
+@roles("team_member", *SUPERVISORS)
+@blp.arguments(DutySchema)
+@blp.response(200, TeamSchema)
+@blp.doc(security=[{"bearer": []}])
+def set_duty(data: dict, team_id: int) -> EmergencyTeam:
+    """On duty (available for call-outs) or off duty: a member of the team, or a supervisor."""
+    team = services.get_team(team_id)
+    services.set_duty(team, g.user, on_duty=data["on_duty"])
+    db.session.commit()
+    return team

@@ -79,6 +79,14 @@
       claim.textContent = strings.claim;
       claim.addEventListener("click", function () { claimIncident(incident.id); });
       actions.appendChild(claim);
+    } else if (incident.claimed_by === me) {
+      // Claiming what one holds is a no-op on the server (and resumes a held alarm): it reopens the screen.
+      var reopen = document.createElement("button");
+      reopen.type = "button";
+      reopen.className = "button open";
+      reopen.textContent = strings.open;
+      reopen.addEventListener("click", function () { claimIncident(incident.id); });
+      actions.appendChild(reopen);
     }
     tr.appendChild(actions);
     tr.addEventListener("click", function () { select(incident.id); });

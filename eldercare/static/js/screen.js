@@ -1,7 +1,8 @@
 /* Screen-pop: when the operator claims an alarm, the resident's record opens beside the queue (residents,
  * address and access, health notes and medication, devices, contacts in cascade order, grid leader,
  * previous incidents). The server records every opening as an audit event. Needs console.js and
- * queue.js (which dispatches "eldercare:claimed"). */
+ * queue.js (which dispatches "eldercare:claimed"). Announces "eldercare:screen-opened" (detail: the
+ * incident) and "eldercare:screen-closed" for the action plan and the controls (plan.js, controls.js). */
 (function () {
   "use strict";
 
@@ -55,6 +56,13 @@
     document.getElementById("screen-title").textContent = strings.screen.title.replace("{id}", data.incident.id);
     panel.hidden = false;
     panel.dataset.incidentId = data.incident.id;
+    document.dispatchEvent(new CustomEvent("eldercare:screen-opened", {detail: data.incident}));
+  }
+
+  function hide() {
+    panel.hidden = true;
+    delete panel.dataset.incidentId;
+    document.dispatchEvent(new CustomEvent("eldercare:screen-closed"));
   }
 
   function open(incidentId) {
@@ -64,5 +72,6 @@
   }
 
   document.addEventListener("eldercare:claimed", function (event) { open(event.detail.id); });
-  document.getElementById("screen-close").addEventListener("click", function () { panel.hidden = true; });
+  document.getElementById("screen-close").addEventListener("click", hide);
+  app.screen = {hide: hide};
 })();
