@@ -28,6 +28,7 @@
 
   function fill(overall) {
     set("alarms", String(overall.alarms));
+    set("unanswered", String(overall.unanswered));
     ["time_to_claim", "time_to_first_action", "time_to_on_scene", "time_to_resolution"].forEach(function (key) {
       var stats = overall[key];
       set(key, stats.count ? duration(stats.median_s) + " (" + duration(stats.p90_s) + ")" : "–");
