@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import requests
@@ -17,6 +18,8 @@ from eldercare.devices import tokens
 
 pytest_plugins = ("tests.browser",)
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
 
 
@@ -122,6 +125,8 @@ def test_supervisor_view_live(console, live_server, devices):
     assert claimed.status_code == 200
     row = page.locator(f"#review-{late}")
     expect(row).to_be_visible()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "ops-supervisor.png"), full_page=True)
     row.locator("input.review-note").fill("话务员正在处理另一起报警")
     row.locator("button.mark-reviewed").click()
     expect(page.locator(f"#review-{late}")).to_have_count(0)
