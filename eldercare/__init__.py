@@ -74,7 +74,7 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from eldercare.alerts import api as alerts_api
-    from eldercare.alerts import notify_api, outbox_views, team_api, webhooks
+    from eldercare.alerts import notify_api, outbox_views, supervisor_api, team_api, webhooks
     from eldercare.alerts import views as alerts_views
     from eldercare.catalog import api as catalog_api
     from eldercare.core import api as core_api
@@ -92,7 +92,8 @@ def _register_blueprints(app: Flask) -> None:
     api = EldercareApi(app, spec_kwargs={"info": {"description": "eldercare platform API (CONTRACT.md)."}})
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for blp in (core_api.blp, geo_api.blp, catalog_api.blp, households_api.blp, providers_api.blp,
-                alerts_api.blp, devices_api.blp, reports_api.blp, team_api.blp, notify_api.blp):
+                alerts_api.blp, devices_api.blp, reports_api.blp, team_api.blp, notify_api.blp,
+                supervisor_api.blp):
         api.register_blueprint(blp, url_prefix="/api/v1")
     app.extensions["eldercare_api"] = api
     for blueprint in (health.bp, docs.bp, core_views.bp, alerts_views.bp, providers_views.bp, webhooks.bp):

@@ -99,6 +99,14 @@ MATRIX: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/admin/devices/1/token"): {"admin"},
     ("POST", "/admin/devices/2/retire"): {"admin"},
     ("GET", "/admin/devices/import"): {"admin"},
+    # Supervisor view: supervisors and admins only. Mass cancel and review stop at the empty body's
+    # validation (mass cancel) or at an incident that does not exist (review).
+    ("GET", "/ops/supervisor"): {"admin", "supervisor"},
+    ("GET", "/api/v1/supervisor/operators"): {"admin", "supervisor"},
+    ("GET", "/api/v1/supervisor/unclaimed"): {"admin", "supervisor"},
+    ("POST", "/api/v1/incidents/mass-cancel"): {"admin", "supervisor"},
+    ("GET", "/api/v1/incidents/reviews"): {"admin", "supervisor"},
+    ("POST", "/api/v1/incidents/999999/review"): {"admin", "supervisor"},
 }
 
 

@@ -1,4 +1,4 @@
-"""The call-centre console (operators, supervisors, admins)."""
+"""The call-centre console (operators, supervisors, admins) and the supervisor view."""
 
 from __future__ import annotations
 
@@ -29,3 +29,9 @@ OUTCOME_CHOICES = (
 def home():  # noqa: ANN201 - Flask view
     return render_template("ops/home.html", can_send_notices=g.user.role in SUPERVISORS,
                            outcome_choices=OUTCOME_CHOICES)
+
+
+@bp.get("/supervisor")
+@roles(*SUPERVISORS)
+def supervisor():  # noqa: ANN201 - Flask view
+    return render_template("ops/supervisor.html")

@@ -13,6 +13,7 @@ from flask import request
 from flask_login import current_user
 from flask_socketio import Namespace, join_room
 
+from eldercare.core import presence
 from eldercare.core.auth import FIELD, OPS, SUPERVISORS, user_from_token
 from eldercare.core.events import (
     OPS_NAMESPACE,
@@ -47,12 +48,16 @@ class _AuthenticatedNamespace(Namespace):
                 return False
             for room in self.rooms_for(user):
                 join_room(room)
+            self.after_connect(user)
             return True
         finally:
             db.session.remove()
 
     def rooms_for(self, user: User) -> list[str]:
         raise NotImplementedError
+
+    def after_connect(self, user: User) -> None:
+        """For namespaces that keep track of who is connected."""
 
     def on_ping(self, data: object = None) -> dict:
         """Round-trip check for consoles (and the latency benchmark): echoes what it was sent. Only
@@ -68,6 +73,12 @@ class OpsNamespace(_AuthenticatedNamespace):
         if user.role in SUPERVISORS:
             rooms.append(SUPERVISORS_ROOM)
         return rooms
+
+    def after_connect(self, user: User) -> None:
+        presence.connected(request.sid, user.id)
+
+    def on_disconnect(self, reason: object = None) -> None:
+        presence.disconnected(request.sid)
 
 
 class ProviderNamespace(_AuthenticatedNamespace):

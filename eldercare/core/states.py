@@ -7,7 +7,7 @@ matches a row; the other gets `TransitionConflict` (a 409 at the API edge) and c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,11 +43,17 @@ class StateMachine:
         return wanted in self.transitions.get(current, ())
 
     def transition(self, obj: Any, wanted: str, *, actor: Actor, reason: str | None = None,
-                   values: Mapping[str, Any] | None = None, data: dict | None = None) -> str:
-        """Move `obj` to `wanted` (setting `values` in the same UPDATE); returns the state it left."""
+                   values: Mapping[str, Any] | None = None, data: dict | None = None,
+                   only_from: Collection[str] | None = None) -> str:
+        """Move `obj` to `wanted` (setting `values` in the same UPDATE); returns the state it left.
+
+        `only_from` narrows the machine's rule for this call (e.g. a mass cancel that must never touch an
+        incident claimed meanwhile, although the machine lets a holder cancel): the compare-and-set keeps it
+        true at the moment of the UPDATE."""
         column = getattr(self.model, self.column)
         current = db.session.scalar(sa.select(column).where(self.model.id == obj.id))
-        if current is None or not self.can(current, wanted):
+        allowed = current is not None and self.can(current, wanted)
+        if not allowed or (only_from is not None and current not in only_from):
             raise TransitionConflict(self.entity_type, obj.id, current, wanted)
         result = db.session.execute(
             sa.update(self.model)

@@ -10,6 +10,12 @@
   var strings = app.strings;
   var panel = document.getElementById("screen");
   if (!panel) { return; }
+  var codes = document.getElementById("code-labels");  // translated codes (templates/_labels.html)
+  var labels = codes ? JSON.parse(codes.textContent) : {};
+
+  function label(group, code) {
+    return (labels[group] || {})[code] || (strings[group] || {})[code] || code;
+  }
 
   function el(tag, text, className) {
     var node = document.createElement(tag);
@@ -50,7 +56,7 @@
       })),
       section(strings.screen.previous, data.previous_incidents.map(function (i) {
         return new Date(i.created_at).toLocaleString(app.config.lang === "zh" ? "zh-CN" : "en-GB") + " " +
-          (strings.types[i.type] || i.type) + " · " + (i.outcome || i.status);
+          label("types", i.type) + " · " + (i.outcome ? label("outcomes", i.outcome) : label("statuses", i.status));
       }))
     );
     document.getElementById("screen-title").textContent = strings.screen.title.replace("{id}", data.incident.id);
