@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from eldercare.alerts import escalation
+from eldercare.alerts import cascade, escalation
 from eldercare.alerts.claims import UNCLAIMED
 from eldercare.alerts.events import INCIDENT_UPDATED
 from eldercare.alerts.models import Incident
@@ -74,6 +74,7 @@ def cancel_many(incident_ids: list[int], user: User, reason: str) -> MassCancelR
             result.skipped.append(Skipped(incident.id, incident.status, incident.claimed_by_id))
             continue
         timers.disarm(escalation.TIMER_KIND, incident.id)  # nothing left to escalate
+        cascade.stop(incident.id, reason="false alarm (mass cancel)")  # nor anybody left to call
         result.cancelled.append(incident.id)
     audit.record("incident.mass_cancel", target_type="incident", reason=reason, cancelled=result.cancelled,
                  skipped=[s.id for s in result.skipped])
