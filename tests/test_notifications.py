@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 
@@ -32,6 +33,7 @@ class FakeTwilioHttp(HttpClient):
     def __init__(self) -> None:
         super().__init__(logging.getLogger("fake-twilio"), False)
         self.requests: list[dict] = []
+        self.sids: list[str] = []
         self.script: list[object] = []  # per request: an HTTP status with Twilio's error body, or an exception
 
     def request(self, method, url, params=None, data=None, headers=None, auth=None, timeout=None,
@@ -43,8 +45,10 @@ class FakeTwilioHttp(HttpClient):
         if step >= 400:
             return Response(step, json.dumps({"code": 21211 if step == 400 else 20500 + step % 100,
                                               "message": f"scripted {step}", "status": step}))
-        kind = "SM" if url.endswith("/Messages.json") else "CA"
-        return Response(201, json.dumps({"sid": f"{kind}{len(self.requests):032x}", "status": "queued"}))
+        # SIDs unique across runs: end-to-end tests commit theirs to the same database.
+        sid = ("SM" if url.endswith("/Messages.json") else "CA") + uuid.uuid4().hex
+        self.sids.append(sid)
+        return Response(201, json.dumps({"sid": sid, "status": "queued"}))
 
 
 class _NoCountdown:
@@ -115,7 +119,7 @@ def test_sms_is_the_exact_twilio_request(app, db_session, twilio, scheduled):
     assert request["data"] == {"To": "+8613812345678", "From": FROM, "Body": notification.body,
                                "StatusCallback": app.config["ELDERCARE_PUBLIC_URL"] + "/twilio/status"}
     sent = reload(db_session, notification.id)
-    assert (sent.state, sent.attempts, sent.provider_sid) == ("sent", 1, f"SM{1:032x}")
+    assert (sent.state, sent.attempts, sent.provider_sid) == ("sent", 1, twilio.sids[0])
     assert send(notification.id) == "skipped" and len(twilio.requests) == 1  # a redelivered task sends nothing
 
 
@@ -136,7 +140,8 @@ def test_voice_call_reads_the_message_and_gathers_one_key(app, db_session, twili
     says = gather.findall("Say")
     assert says and all(say.get("language") == "en-US" and say.text == notification.body for say in says)
     assert "press 1" in notification.body
-    assert reload(db_session, notification.id).provider_sid == f"CA{1:032x}"
+    assert reload(db_session, notification.id).provider_sid == twilio.sids[0]
+    assert twilio.sids[0].startswith("CA")
 
 
 def test_chinese_call_is_read_in_mandarin(db_session, twilio):
@@ -161,7 +166,7 @@ def test_a_503_then_a_success_sends_exactly_one_message(db_session, twilio, sche
     assert send(notification.id) == "skipped"
     assert len(twilio.requests) == 2
     sent = reload(db_session, notification.id)
-    assert (sent.state, sent.attempts, sent.provider_sid, sent.error_code) == ("sent", 2, f"SM{2:032x}", None)
+    assert (sent.state, sent.attempts, sent.provider_sid, sent.error_code) == ("sent", 2, twilio.sids[0], None)
 
 
 def test_429_and_timeouts_are_retried_too(db_session, twilio):
