@@ -43,7 +43,7 @@ class RecurrenceActionSchema(Strict):
 
 
 class RecurrenceQuerySchema(PageArgsSchema):
-    household_id = _id(load_default=None)
+    household_id = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=1))  # a query string
     status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(RECURRENCE_STATUSES))
 
 
