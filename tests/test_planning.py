@@ -56,7 +56,7 @@ def feasible(instance: Instance, plan: planning.Plan) -> None:
     used: dict[int, int] = {}
     for oid, pid in plan.assignments.items():
         assert pid in {p for _, p in instance.options[oid]}, "an ineligible pair was assigned"
-        assert plan.costs[oid] == dict((p, c) for c, p in instance.options[oid])[pid]
+        assert plan.costs[oid] == {p: c for c, p in instance.options[oid]}[pid]
         used[pid] = used.get(pid, 0) + 1
     for pid, count in used.items():
         assert count <= instance.capacity[pid], "capacity exceeded"
@@ -72,7 +72,7 @@ def brute_force(instance: Instance) -> tuple[int, float]:
         used = [pid for pid in combo if pid is not None]
         if any(used.count(pid) > instance.capacity[pid] for pid in set(used)):
             continue
-        cost = sum(dict((p, c) for c, p in instance.options[o.id])[pid]
+        cost = sum({p: c for c, p in instance.options[o.id]}[pid]
                    for o, pid in zip(instance.orders, combo, strict=True) if pid is not None)
         if (len(used), -cost) > (best[0], -best[1]):
             best = (len(used), cost)
