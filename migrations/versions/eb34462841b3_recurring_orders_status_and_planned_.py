@@ -59,6 +59,8 @@ def downgrade():
                existing_nullable=False, postgresql_using="starts_on::timestamp AT TIME ZONE 'Asia/Shanghai'")
         batch_op.drop_column('created_by_id')
         batch_op.drop_column('next_occurrence_at')
+        # SQLite's batch copy would keep the enum's CHECK on a column that no longer exists.
+        batch_op.drop_constraint(batch_op.f('ck_recurring_orders_recurrence_status'), type_='check')
         batch_op.drop_column('status')
 
     with op.batch_alter_table('orders', schema=None) as batch_op:
