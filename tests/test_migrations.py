@@ -10,7 +10,7 @@ from flask_migrate import downgrade, upgrade
 
 from eldercare import create_app
 from eldercare.extensions import db
-from tests.conftest import base_config, recreate_database
+from tests.conftest import TEST_DB, base_config, recreate_database
 
 GENERIC = {
     "INTEGER": "int", "BIGINT": "int", "SMALLINT": "int", "VARCHAR": "str", "TEXT": "text", "BOOLEAN": "bool",
@@ -61,7 +61,7 @@ def sqlite_app(tmp_path):
 
 @pytest.fixture
 def postgres_app():
-    url = recreate_database("eldercare_schema_test")
+    url = recreate_database(f"{TEST_DB}_schema")  # per engineer, like TEST_DB: parallel runs never collide
     yield from _migrated(url)
 
 

@@ -107,6 +107,15 @@ MATRIX: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/api/v1/incidents/mass-cancel"): {"admin", "supervisor"},
     ("GET", "/api/v1/incidents/reviews"): {"admin", "supervisor"},
     ("POST", "/api/v1/incidents/999999/review"): {"admin", "supervisor"},
+    # Standing orders: the call centre (the empty body stops at 400; actions name one that does not exist).
+    ("GET", "/api/v1/recurring-orders"): OPS,
+    ("POST", "/api/v1/recurring-orders"): OPS,
+    ("GET", "/api/v1/recurring-orders/999999"): OPS,
+    ("POST", "/api/v1/recurring-orders/999999/pause"): OPS,
+    ("POST", "/api/v1/recurring-orders/999999/resume"): OPS,
+    ("POST", "/api/v1/recurring-orders/999999/end"): OPS,
+    # Batch planning: supervisors and admins (the empty body stops at 400).
+    ("POST", "/api/v1/planning/runs"): {"admin", "supervisor"},
 }
 
 

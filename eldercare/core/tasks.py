@@ -115,13 +115,15 @@ def make_celery(app: Flask) -> Celery:
 
 
 TASK_MODULES = ("eldercare.core.timers", "eldercare.alerts.tasks", "eldercare.alerts.escalation",
-                "eldercare.alerts.claims", "eldercare.alerts.cascade", "eldercare.devices.tasks")
+                "eldercare.alerts.claims", "eldercare.alerts.cascade", "eldercare.devices.tasks",
+                "eldercare.dispatch.tasks")
 
 
 def beat_schedule(app: Flask) -> dict:
     sweep = app.config.get("ELDERCARE_TIMER_SWEEP_S", 2.0)
     supervision = app.config.get("ELDERCARE_SUPERVISION_SWEEP_S", 1.0)
     notifications = app.config.get("ELDERCARE_NOTIFY_SWEEP_S", 5.0)
+    recurring = app.config.get("ELDERCARE_RECURRING_SWEEP_S", 30.0)
     return {
         "sweep-timers": {"task": "core.sweep_timers", "schedule": timedelta(seconds=sweep),
                          "options": {"queue": "alarms", "expires": sweep * 5}},
@@ -131,4 +133,7 @@ def beat_schedule(app: Flask) -> dict:
         # Notification retries are driven by countdowns; the sweep catches a lost one or a dead worker.
         "sweep-notifications": {"task": "alerts.sweep_notifications", "schedule": timedelta(seconds=notifications),
                                 "options": {"queue": "notify", "expires": notifications * 5}},
+        # Lead times are minutes to hours: a standing order is released within this of its lead time.
+        "release-recurring": {"task": "dispatch.release_recurring", "schedule": timedelta(seconds=recurring),
+                              "options": {"queue": "dispatch", "expires": recurring * 5}},
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -16,6 +16,7 @@ ORDER_STATUSES = ("created", "pending_dispatch", "offered", "accepted", "assigne
                   "completed", "verified", "settled", "escalated", "cancelled", "cannot_complete", "no_show")
 ORDER_SOURCES = ("operator", "device", "schedule", "incident", "api")
 OFFER_STATUSES = ("pending", "accepted", "declined", "expired", "withdrawn")
+RECURRENCE_STATUSES = ("active", "paused", "ended")
 
 
 class Order(TimestampMixin, db.Model):
@@ -23,6 +24,8 @@ class Order(TimestampMixin, db.Model):
     __table_args__ = (
         sa.Index("ix_orders_status_scheduled", "status", "scheduled_for"),
         sa.Index("ix_orders_provider_status", "provider_id", "status"),
+        # A recurrence releases each of its occurrences once: decided here, whatever races in the workers.
+        sa.UniqueConstraint("recurrence_id", "scheduled_for"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -38,6 +41,11 @@ class Order(TimestampMixin, db.Model):
     worker_id: Mapped[int | None] = mapped_column(sa.ForeignKey("provider_workers.id"))
     incident_id: Mapped[int | None] = mapped_column(sa.ForeignKey("incidents.id"))
     recurrence_id: Mapped[int | None] = mapped_column(sa.ForeignKey("recurring_orders.id"), index=True)
+    # Batch planning's proposal (dispatch/planning_runs.py), kept apart from `provider_id`, which only ever
+    # names the company that accepted or was assigned the order: a plan is a suggestion for dispatch to
+    # offer first, not a commitment, and the order's status does not change when it is made.
+    planned_provider_id: Mapped[int | None] = mapped_column(sa.ForeignKey("providers.id"))
+    planned_at: Mapped[datetime | None]
     offer_attempts: Mapped[int] = mapped_column(default=0)
     escalation_reason: Mapped[str | None] = mapped_column(sa.String(200))
     price: Mapped[Decimal | None] = mapped_column(sa.Numeric(10, 2))
@@ -51,7 +59,7 @@ class Order(TimestampMixin, db.Model):
 
     household = relationship("Household")
     service_type = relationship("ServiceType")
-    provider = relationship("Provider")
+    provider = relationship("Provider", foreign_keys=[provider_id])
     offers = relationship("Offer", back_populates="order", order_by="Offer.id")
 
 
@@ -80,7 +88,12 @@ class Offer(db.Model):
 
 
 class RecurringOrder(TimestampMixin, db.Model):
-    """A standing order (e.g. meals Mon–Fri 11:30) as an RFC 5545 RRULE, released at its lead time."""
+    """A standing order (e.g. meals Mon–Fri 11:30) as an RFC 5545 RRULE, released at its lead time.
+
+    The rule is read in the centre's local time (core.time.CITY_TZ) from `starts_on` to `ends_on`
+    (inclusive). `next_occurrence_at` is the next occurrence not yet released and `next_release_at` the
+    moment it is due (occurrence − lead); both are NULL unless the recurrence is active. See
+    dispatch/recurring.py."""
 
     __tablename__ = "recurring_orders"
 
@@ -89,13 +102,19 @@ class RecurringOrder(TimestampMixin, db.Model):
     resident_id: Mapped[int | None] = mapped_column(sa.ForeignKey("residents.id"))
     service_type_id: Mapped[int] = mapped_column(sa.ForeignKey("service_types.id"))
     rrule: Mapped[str] = mapped_column(sa.String(255))
-    starts_on: Mapped[datetime]
-    ends_on: Mapped[datetime | None]
+    starts_on: Mapped[date]
+    ends_on: Mapped[date | None]
     lead_minutes: Mapped[int] = mapped_column(default=120)
+    status: Mapped[str] = mapped_column(enum_column(*RECURRENCE_STATUSES, name="recurrence_status"),
+                                        default="active", server_default="active")
+    next_occurrence_at: Mapped[datetime | None]
     next_release_at: Mapped[datetime | None] = mapped_column(index=True)
     preferred_provider_id: Mapped[int | None] = mapped_column(sa.ForeignKey("providers.id"))
     notes: Mapped[str | None] = mapped_column(sa.Text)
-    active: Mapped[bool] = mapped_column(default=True)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+
+    household = relationship("Household")
+    service_type = relationship("ServiceType")
 
 
 class FollowUp(db.Model):
