@@ -16,6 +16,7 @@ ORDER_STATUSES = ("created", "pending_dispatch", "offered", "accepted", "assigne
                   "completed", "verified", "settled", "escalated", "cancelled", "cannot_complete", "no_show")
 ORDER_SOURCES = ("operator", "device", "schedule", "incident", "api")
 OFFER_STATUSES = ("pending", "accepted", "declined", "expired", "withdrawn")
+DISPATCH_MODES = ("sequential", "broadcast")
 
 
 class Order(TimestampMixin, db.Model):
@@ -44,8 +45,16 @@ class Order(TimestampMixin, db.Model):
     subsidy_amount: Mapped[Decimal | None] = mapped_column(sa.Numeric(10, 2))
     duration_minutes: Mapped[int | None]
     completion_notes: Mapped[str | None] = mapped_column(sa.Text)
+    # Milestones of the job (the scorecard's on-time rate compares arrival, `started_at`, with `sla_due_at`).
+    accepted_at: Mapped[datetime | None]
+    en_route_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    # How offers go out: one provider at a time (best first), or the top K at once (first accept wins).
+    dispatch_mode: Mapped[str] = mapped_column(enum_column(*DISPATCH_MODES, name="dispatch_mode"),
+                                               default="sequential", server_default="sequential")
+    # An operator widened the area: providers of the household's whole district are eligible too.
+    widened: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     settlement_id: Mapped[int | None] = mapped_column(sa.ForeignKey("settlements.id"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
 
@@ -74,6 +83,10 @@ class Offer(db.Model):
     responded_at: Mapped[datetime | None]
     responded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     decline_reason: Mapped[str | None] = mapped_column(sa.String(200))
+    # A provider may ask once for more time before the offer expires.
+    extended: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Why this provider was ranked here: the score's components at the time of the offer.
+    explanation: Mapped[dict | None] = mapped_column(sa.JSON)
 
     order = relationship("Order", back_populates="offers")
     provider = relationship("Provider")
