@@ -14,8 +14,8 @@ from eldercare.dispatch.models import Offer, Order
 from eldercare.dispatch.schemas import (
     AssignSchema,
     CandidatesSchema,
+    OfferListItemSchema,
     OfferQuerySchema,
-    OfferSchema,
     OrderCreatedSchema,
     OrderCreateSchema,
     OrderQuerySchema,
@@ -127,11 +127,11 @@ def cancel_order(data: dict, order_id: int) -> Order:
 @blp.route("/offers", methods=["GET"])
 @roles(*OPS, "provider_staff")
 @blp.arguments(OfferQuerySchema, location="query")
-@blp.response(200, page_schema(OfferSchema))
+@blp.response(200, page_schema(OfferListItemSchema))
 @blp.doc(security=BEARER)
 def list_offers(args: dict) -> dict:
-    """Provider staff: their company's offers only (what a company may see of them: ProviderOfferSchema
-    fields plus the ranking); the call centre: all, by order or provider."""
+    """Provider staff: their company's offers only (the service and the community, never the resident);
+    the call centre: all, by order or provider."""
     query = sa.select(Offer).order_by(Offer.id.desc())
     if g.user.role == "provider_staff":
         query = query.where(Offer.provider_id == g.user.provider_id)
@@ -141,10 +141,7 @@ def list_offers(args: dict) -> dict:
         query = query.where(Offer.status == args["status"])
     if args["order_id"] is not None:
         query = query.where(Offer.order_id == args["order_id"])
-    page = paginate(query, args)
-    if g.user.role == "provider_staff":
-        page["items"] = [{**OfferSchema().dump(o), **ProviderOfferSchema().dump(o)} for o in page["items"]]
-    return page
+    return paginate(query, args)
 
 
 @blp.route("/offers/<int:offer_id>/accept", methods=["POST"])

@@ -111,7 +111,7 @@ def invalidate() -> None:
 
 def _cached(name: str, build: callable) -> object:
     ttl = float(current_app.config.get("ELDERCARE_MATCHING_CACHE_S", 60))
-    key = f"{db.engine.url}:{name}"
+    key = f"{current_app.config['SQLALCHEMY_DATABASE_URI']}:{name}"
     now = clock.monotonic()
     entry = _cache.get(key)
     if entry is not None and now - entry[0] < ttl:
@@ -222,14 +222,13 @@ def request_for(order: object, *, now: datetime | None = None, exclude: Iterable
     from eldercare.catalog.models import ServiceType
     from eldercare.households.models import Household
 
-    row = db.session.execute(
-        sa.select(Household.community_id, Household.lat, Household.lng, ServiceType.default_sla_minutes)
-        .where(Household.id == order.household_id, ServiceType.id == order.service_type_id)
-    ).one()
+    home = db.session.execute(sa.select(Household.community_id, Household.lat, Household.lng)
+                              .where(Household.id == order.household_id)).one()
+    sla_minutes = db.session.get(ServiceType, order.service_type_id).default_sla_minutes
     now = now or utcnow()
     service_at = order.scheduled_for if order.scheduled_for and order.scheduled_for > now else now
-    return MatchRequest(order.service_type_id, row.community_id, row.lat, row.lng, service_at,
-                        order.created_at or now, row.default_sla_minutes, bool(order.widened), frozenset(exclude))
+    return MatchRequest(order.service_type_id, home.community_id, home.lat, home.lng, service_at,
+                        order.created_at or now, sla_minutes, bool(order.widened), frozenset(exclude))
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,16 +97,17 @@ def dispatch_round(order: Order, *, actor: Actor, reason: str, check_sla: bool =
     chosen = candidates[:width]
     ORDER.transition(order, "offered", actor=actor, reason=reason,
                      data={"providers": [c.provider_id for c in chosen], "mode": order.dispatch_mode})
-    offers = [_make_offer(order, candidate, rank, now + window, actor=actor)
+    offers = [_make_offer(order, candidate, rank, now, now + window, actor=actor)
               for rank, candidate in enumerate(chosen, start=1)]
     announce_order(order)
     return offers
 
 
-def _make_offer(order: Order, candidate: matching.Candidate, rank: int, expires_at: datetime, *,
+def _make_offer(order: Order, candidate: matching.Candidate, rank: int, now: datetime, expires_at: datetime, *,
                 actor: Actor) -> Offer:
     offer = Offer(order_id=order.id, provider_id=candidate.provider_id, status="pending", rank=rank,
-                  score=candidate.score, expires_at=expires_at, explanation=candidate.explanation(rank))
+                  score=candidate.score, created_at=now, expires_at=expires_at,
+                  explanation=candidate.explanation(rank))
     db.session.add(offer)
     db.session.flush()
     OFFER.record_new(offer.id, "pending", actor=actor, reason=f"rank {rank}, score {candidate.score:.3f}")

@@ -190,6 +190,10 @@ class ProviderOfferSchema(ma.Schema):
     rank = ma.fields.Integer(allow_none=True)
 
 
+class OfferListItemSchema(OfferSchema, ProviderOfferSchema):
+    """An offer in a list: its ranking and what the company is told (no resident data)."""
+
+
 class ResidentContactSchema(ma.Schema):
     name = ma.fields.String(allow_none=True)
     phone = ma.fields.String(allow_none=True)
