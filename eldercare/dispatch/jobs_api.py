@@ -28,9 +28,10 @@ blp = ApiBlueprint("jobs", __name__, description="Provider jobs, follow-up calls
 BEARER = [{"bearer": []}]
 
 
-def _job_body(order: Order) -> dict:
+def _job_body(order: Order) -> Order:
     """The job as its company may see it: the resident's contact only while the job is in hand (audited)."""
-    return {**JobSchema().dump(order), "resident": jobs.resident_view(order, g.user)}
+    order.resident_contact = jobs.resident_view(order, g.user)  # read by JobSchema, never stored
+    return order
 
 
 @blp.route("/jobs", methods=["GET"])
@@ -47,13 +48,13 @@ def list_jobs(args: dict) -> dict:
 @roles("provider_staff")
 @blp.response(200, JobSchema)
 @blp.doc(security=BEARER)
-def get_job(order_id: int) -> dict:
+def get_job(order_id: int) -> Order:
     body = _job_body(jobs.get_job(order_id, g.user))
     db.session.commit()  # the audit event of the resident data shown
     return body
 
 
-def _step(order_id: int, fn, **kwargs: object) -> dict:  # noqa: ANN001 - a jobs.* service
+def _step(order_id: int, fn, **kwargs: object) -> Order:  # noqa: ANN001 - a jobs.* service
     order = fn(jobs.get_job(order_id, g.user), g.user, **kwargs)
     body = _job_body(order)
     db.session.commit()
@@ -65,7 +66,7 @@ def _step(order_id: int, fn, **kwargs: object) -> dict:  # noqa: ANN001 - a jobs
 @blp.arguments(WorkerSchema)
 @blp.response(200, JobSchema)
 @blp.doc(security=BEARER)
-def assign_worker(data: dict, order_id: int) -> dict:
+def assign_worker(data: dict, order_id: int) -> Order:
     """Name the company's worker who goes (accepted → assigned; or another worker takes over)."""
     return _step(order_id, jobs.assign_worker, worker_id=data["worker_id"])
 
@@ -74,7 +75,7 @@ def assign_worker(data: dict, order_id: int) -> dict:
 @roles("provider_staff")
 @blp.response(200, JobSchema)
 @blp.doc(security=BEARER)
-def en_route(order_id: int) -> dict:
+def en_route(order_id: int) -> Order:
     return _step(order_id, jobs.en_route)
 
 
@@ -82,7 +83,7 @@ def en_route(order_id: int) -> dict:
 @roles("provider_staff")
 @blp.response(200, JobSchema)
 @blp.doc(security=BEARER)
-def arrived(order_id: int) -> dict:
+def arrived(order_id: int) -> Order:
     """The worker is at the home: the service starts (`in_service`; the on-time rate counts this moment)."""
     return _step(order_id, jobs.arrived)
 
@@ -92,7 +93,7 @@ def arrived(order_id: int) -> dict:
 @blp.arguments(CompleteSchema)
 @blp.response(200, JobSchema)
 @blp.doc(security=BEARER)
-def complete(data: dict, order_id: int) -> dict:
+def complete(data: dict, order_id: int) -> Order:
     """Done: notes, duration, final price; a follow-up call goes on the operators' list."""
     return _step(order_id, jobs.complete, notes=data["notes"], duration_minutes=data["duration_minutes"],
                  price=data["price"])
@@ -103,7 +104,7 @@ def complete(data: dict, order_id: int) -> dict:
 @blp.arguments(ReasonSchema)
 @blp.response(200, JobSchema)
 @blp.doc(security=BEARER)
-def cannot_complete(data: dict, order_id: int) -> dict:
+def cannot_complete(data: dict, order_id: int) -> Order:
     return _step(order_id, jobs.cannot_complete, reason=data["reason"])
 
 

@@ -221,8 +221,11 @@ class JobSchema(ma.Schema):
     completed_at = ma.fields.AwareDateTime(allow_none=True)
     duration_minutes = ma.fields.Integer(allow_none=True)
     completion_notes = ma.fields.String(allow_none=True)
-    resident = ma.fields.Nested(ResidentContactSchema, allow_none=True,
-                                metadata={"description": "Only from acceptance to the end of the job."})
+    # Set by the job view (eldercare.dispatch.jobs.resident_view) only while the job is in hand; lists carry null.
+    resident = ma.fields.Function(
+        lambda o: ResidentContactSchema().dump(o.resident_contact) if getattr(o, "resident_contact", None) else None,
+        metadata={"description": "name, phone, address, lat, lng, access_info: only from acceptance to the end "
+                                 "of the job, else null."})
 
 
 class FollowUpSchema(ma.Schema):
