@@ -24,6 +24,10 @@ class Order(TimestampMixin, db.Model):
     __table_args__ = (
         sa.Index("ix_orders_status_scheduled", "status", "scheduled_for"),
         sa.Index("ix_orders_provider_status", "provider_id", "status"),
+        # A company's jobs of one service day (matching's daily capacity): scheduled ones by their time,
+        # the others by their acceptance; with the index above the load query reads only the rows it counts.
+        sa.Index("ix_orders_provider_scheduled", "provider_id", "scheduled_for"),
+        sa.Index("ix_orders_provider_accepted", "provider_id", "accepted_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
