@@ -276,3 +276,92 @@ def test_every_change_is_a_state_event(client, db_session, ops, emitted, home):
     events_ = db_session.scalars(sa.select(StateEvent).where(StateEvent.entity_type == "offer",
                                                              StateEvent.entity_id == offer_id)).all()
     assert [(e.from_state, e.to_state) for e in events_] == [(None, "pending")]
+
+
+def test_a_company_with_its_console_open_gets_the_event_and_no_sms(app, client, db_session, ops, monkeypatch, home):
+    from eldercare.core.events import PROVIDER_NAMESPACE
+    from eldercare.extensions import socketio
+
+    monkeypatch.setattr(timers, "fire_timer", _NoCountdown)
+    matching.invalidate()
+    presence.forget_all()
+    candidates_before = place(client, ops("operator1"), home).get_json()
+    provider_id = candidates_before["offers"][0]["provider_id"]
+    client.post(f"/api/v1/orders/{candidates_before['id']}/cancel", json={"reason": "test"}, headers=ops("operator1"))
+    token = bearer(staff_of(db_session, provider_id))["Authorization"].split()[1]
+    console = socketio.test_client(app, namespace=PROVIDER_NAMESPACE, auth={"token": token})
+    try:
+        assert console.is_connected(PROVIDER_NAMESPACE) and presence.provider_online(provider_id)
+        order = place(client, ops("operator1"), home).get_json()
+        received = console.get_received(PROVIDER_NAMESPACE)
+    finally:
+        console.disconnect(namespace=PROVIDER_NAMESPACE)
+    assert not presence.provider_online(provider_id)
+    [offer] = order["offers"]
+    assert offer["provider_id"] == provider_id
+    created = [m["args"][0] for m in received if m["name"] == "offer.created"]
+    assert [(c["id"], c["status"], c["order_id"]) for c in created] == [(offer["id"], "pending", order["id"])]
+    assert db_session.scalar(sa.select(Notification).where(Notification.purpose_type == "offer",
+                                                           Notification.purpose_id == offer["id"])) is None
+    matching.invalidate()
+
+
+def test_an_order_for_now_gets_the_short_expiry_and_an_urgent_sms(client, db_session, ops, emitted):
+    """Company 1 works round the clock: a "now" order in its area is offered at any hour."""
+    from eldercare.households.models import Household
+    from eldercare.providers.models import provider_coverage
+
+    community = db_session.scalar(sa.select(provider_coverage.c.community_id)
+                                  .where(provider_coverage.c.provider_id == 1).limit(1))
+    household = db_session.scalar(sa.select(Household.id).where(Household.community_id == community).limit(1))
+    code = db_session.scalar(sa.text("SELECT st.code FROM service_types st JOIN provider_service_types pst "
+                                     "ON pst.service_type_id = st.id WHERE pst.provider_id = 1 ORDER BY st.id LIMIT 1"))
+    response = client.post("/api/v1/orders", json={"household_id": household, "service_type": code},
+                           headers=ops("operator1"))
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert body["status"] == "offered", body
+    [offer] = offers_of(db_session, body["id"])
+    order = db_session.get(Order, body["id"])
+    assert offer.expires_at - offer.created_at == timedelta(seconds=order.service_type.offer_expiry_s)
+    assert order.sla_due_at - order.created_at == timedelta(minutes=order.service_type.default_sla_minutes)
+    sms = db_session.scalar(sa.select(Notification).where(Notification.purpose_type == "offer",
+                                                          Notification.purpose_id == offer.id))
+    assert sms is not None and sms.urgent is True
+
+
+def test_sla_running_out_escalates(client, db_session, ops, emitted, home):
+    order = place(client, ops("operator1"), home).get_json()
+    timer = db_session.scalar(sa.select(Timer).where(Timer.kind == "order.sla", Timer.ref_id == order["id"]))
+    row = db_session.get(Order, order["id"])
+    assert timer.due_at == row.sla_due_at - timedelta(minutes=15)
+    assert timers.fire(timer.id, now=timer.due_at + timedelta(seconds=1))
+    db_session.commit()
+    db_session.expire_all()
+    row = db_session.get(Order, order["id"])
+    assert (row.status, row.escalation_reason) == ("escalated", "sla_at_risk")
+    assert [o.status for o in offers_of(db_session, order["id"])] == ["withdrawn"]
+
+
+def test_a_referral_order_is_released_by_a_rematch(client, db_session, ops, emitted, home):
+    from eldercare.catalog.models import ServiceType
+    from eldercare.core.time import utcnow
+
+    service = db_session.scalar(sa.select(ServiceType).where(ServiceType.code == "care.home_visit"))
+    order = Order(household_id=home, service_type_id=service.id, status="created", source="incident",
+                  sla_due_at=utcnow() + timedelta(hours=4))
+    db_session.add(order)
+    db_session.commit()
+    response = client.post(f"/api/v1/orders/{order.id}/rematch", json={}, headers=ops("operator1"))
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["status"] in ("offered", "escalated")
+
+
+def test_the_openapi_document_describes_the_dispatch_api(client):
+    spec = client.get("/api/openapi.json").get_json()
+    for path in ("/api/v1/orders", "/api/v1/orders/{order_id}", "/api/v1/orders/{order_id}/candidates",
+                 "/api/v1/offers/{offer_id}/accept", "/api/v1/offers/{offer_id}/extend", "/api/v1/jobs/{order_id}",
+                 "/api/v1/follow-ups/{follow_up_id}", "/api/v1/providers/{provider_id}/scorecard"):
+        assert path in spec["paths"], path
+    create = spec["paths"]["/api/v1/orders"]["post"]
+    assert "201" in create["responses"] and create["requestBody"]

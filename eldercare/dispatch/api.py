@@ -105,7 +105,8 @@ def assign_order(data: dict, order_id: int) -> Order:
 @blp.response(200, OrderSchema)
 @blp.doc(security=BEARER)
 def rematch_order(data: dict, order_id: int) -> Order:
-    """Another dispatch round for a pending or escalated order; `widen` includes the whole district."""
+    """Another dispatch round for an escalated or pending order (or the first for an order recorded without
+    one, such as an alarm's referral); `widen` includes every company of the household's district."""
     order = orders.rematch(get_order(order_id), g.user, widen=data["widen"])
     db.session.commit()
     return order

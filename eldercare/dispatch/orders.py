@@ -27,7 +27,8 @@ from eldercare.providers.models import Provider
 # Share of the unit price the bureau pays, by the resident's subsidy level (the best level in the household).
 SUBSIDY_RATES = {"low-income": Decimal("1.00"), "disabled": Decimal("0.80"), "80+": Decimal("0.50")}
 CANCELLABLE = ("created", "pending_dispatch", "offered", "accepted", "assigned", "escalated")
-REMATCHABLE = ("pending_dispatch", "escalated")
+# "created": an order recorded without a dispatch round (a referral from an alarm) is released by a rematch.
+REMATCHABLE = ("created", "pending_dispatch", "escalated")
 
 
 def bad_input(field: str, message: str) -> ApiError:
@@ -100,10 +101,10 @@ def rematch(order: Order, actor: User, *, widen: bool) -> Order:
     """Another dispatch round on the operator's word: the failed-round count starts again, providers already
     tried stay excluded, and `widen` lets every company of the household's district in."""
     if order.status not in REMATCHABLE:
-        raise conflict(f"Order {order.id} is {order.status}; only a pending or escalated order is rematched.",
+        raise conflict(f"Order {order.id} is {order.status}; only an undispatched or escalated order is rematched.",
                        status=order.status)
     values = {"offer_attempts": 0, "widened": order.widened or widen}
-    if order.status == "escalated":
+    if order.status in ("created", "escalated"):
         ORDER.transition(order, "pending_dispatch", actor=actor, reason="rematch" + (" (widened)" if widen else ""),
                          values=values)
     else:
