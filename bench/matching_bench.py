@@ -1,6 +1,6 @@
 """Matching decision time (issue 6): ranked eligible providers for one order, on the demo city.
 
-    .venv/bin/python -m bench.matching_bench [--decisions 2000] [--orders 20000]
+    .venv/bin/python -m bench.matching_bench [--decisions 2000] [--orders 20000] [--daytime]
 
 A fresh PostgreSQL database with the demo city (136 providers, 110 service types, 5,000+ households) plus
 `--orders` historical orders spread over the last 60 days (jobs in hand, this month's shares, offers and
@@ -68,6 +68,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--decisions", type=int, default=2000)
     parser.add_argument("--orders", type=int, default=20000)
+    parser.add_argument("--daytime", action="store_true",
+                        help="service times Monday-Friday 09:00-17:00 centre time only (most companies open)")
     args = parser.parse_args()
     rng = random.Random(6)
     url = fresh_database("eldercare_bench_matching")
@@ -75,7 +77,7 @@ def main() -> None:
 
     from eldercare import create_app
     from eldercare.catalog.models import ServiceType
-    from eldercare.core.time import utcnow
+    from eldercare.core.time import CITY_TZ, utcnow
     from eldercare.dispatch import matching
     from eldercare.extensions import db
     from eldercare.households.models import Household
@@ -90,6 +92,10 @@ def main() -> None:
         def random_request() -> matching.MatchRequest:
             home, service = rng.choice(homes), rng.choice(types)
             at = now + timedelta(minutes=rng.randint(0, 7 * 24 * 60))
+            if args.daytime:
+                local = at.astimezone(CITY_TZ)
+                local += timedelta(days=(7 - local.weekday()) % 7 if local.weekday() > 4 else 0)
+                at = local.replace(hour=rng.randint(9, 16), minute=rng.randint(0, 59))
             return matching.MatchRequest(service.id, home.community_id, home.lat, home.lng, at, now,
                                          service.default_sla_minutes)
 

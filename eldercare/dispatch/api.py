@@ -58,10 +58,10 @@ def list_orders(args: dict) -> dict:
         if args[column] is not None:
             query = query.where(getattr(Order, column) == args[column])
     if args["escalated"] is True:
-        query = query.where(Order.status == "escalated").order_by(Order.updated_at, Order.id)
-    elif args["escalated"] is False:
+        return paginate(query.where(Order.status == "escalated").order_by(Order.id), args)
+    if args["escalated"] is False:
         query = query.where(Order.status != "escalated")
-    return paginate(query.order_by(Order.id.desc()) if args["escalated"] is not True else query, args)
+    return paginate(query.order_by(Order.id.desc()), args)
 
 
 @blp.route("/orders/<int:order_id>", methods=["GET"])
