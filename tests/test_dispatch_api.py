@@ -365,3 +365,22 @@ def test_the_openapi_document_describes_the_dispatch_api(client):
         assert path in spec["paths"], path
     create = spec["paths"]["/api/v1/orders"]["post"]
     assert "201" in create["responses"] and create["requestBody"]
+
+
+def test_operator_mistakes_are_4xx(client, db_session, ops, emitted, home):
+    order = place(client, ops("operator1"), home).get_json()
+    offering = db_session.scalar(sa.select(Provider.id).where(~Provider.service_types.any(code="care.home_visit")))
+    wrong = client.post(f"/api/v1/orders/{order['id']}/assign", json={"provider_id": offering},
+                        headers=ops("operator1"))
+    assert wrong.status_code == 400 and "provider_id" in error_of(wrong)["fields"]
+    unknown = client.post(f"/api/v1/orders/{order['id']}/assign", json={"provider_id": 999999},
+                          headers=ops("operator1"))
+    assert unknown.status_code == 400
+    offered = client.post(f"/api/v1/orders/{order['id']}/rematch", json={}, headers=ops("operator1"))
+    assert offered.status_code == 409  # it is out with a company: wait for the answer, or assign by hand
+    assert client.post("/api/v1/orders/999999/rematch", json={}, headers=ops("operator1")).status_code == 404
+    client.post(f"/api/v1/orders/{order['id']}/cancel", json={"reason": "x"}, headers=ops("operator1"))
+    again = client.post(f"/api/v1/orders/{order['id']}/cancel", json={"reason": "x"}, headers=ops("operator1"))
+    assert again.status_code == 409 and error_of(again)["fields"]["status"] == "cancelled"
+    not_escalated = client.get("/api/v1/orders?escalated=false&per_page=500", headers=ops("operator1")).get_json()
+    assert order["id"] in [o["id"] for o in not_escalated["items"]]
