@@ -36,7 +36,7 @@ from __future__ import annotations
 import functools
 import threading
 import time as clock
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
@@ -111,7 +111,7 @@ def invalidate() -> None:
         _cache.clear()
 
 
-def _cached(name: str, build: callable) -> object:
+def _cached(name: str, build: Callable[[], object]) -> object:
     ttl = float(current_app.config.get("ELDERCARE_MATCHING_CACHE_S", 60))
     key = f"{current_app.config['SQLALCHEMY_DATABASE_URI']}:{name}"
     now = clock.monotonic()

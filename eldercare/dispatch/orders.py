@@ -14,6 +14,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from eldercare.catalog.models import ServiceType
+from eldercare.core import timers
 from eldercare.core.errors import ApiError, conflict
 from eldercare.core.models import User
 from eldercare.core.time import utcnow
@@ -92,7 +93,7 @@ def assign_provider(order: Order, provider_id: int, actor: User) -> Order:
     ORDER.transition(order, "assigned", actor=actor, reason=f"assigned by hand to provider {provider.id}",
                      values={"provider_id": provider.id, "accepted_at": utcnow(), "escalation_reason": None},
                      data={"provider_id": provider.id})
-    offers.timers.disarm(offers.SLA_TIMER, order.id)
+    timers.disarm(offers.SLA_TIMER, order.id)
     announce_order(order)
     return order
 
@@ -120,7 +121,7 @@ def cancel(order: Order, actor: User, reason: str) -> Order:
         raise conflict(f"Order {order.id} is {order.status}; it can no longer be cancelled.", status=order.status)
     offers.withdraw_pending(order, actor=actor, reason=f"order cancelled: {reason}")
     ORDER.transition(order, "cancelled", actor=actor, reason=reason)
-    offers.timers.disarm(offers.SLA_TIMER, order.id)
+    timers.disarm(offers.SLA_TIMER, order.id)
     announce_order(order)
     return order
 
