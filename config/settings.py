@@ -40,6 +40,7 @@ class Settings:
     bench_routes: bool = False
     timings: dict = field(default_factory=dict)  # TIMING_KNOBS given in the environment, in seconds
     twilio_api_base: str | None = None
+    dispatch: dict = field(default_factory=dict)  # DISPATCH_KNOBS given in the environment
     extra: dict = field(default_factory=dict)
 
     @property
@@ -74,6 +75,7 @@ class Settings:
             "ELDERCARE_BENCH_ROUTES": self.bench_routes,
             "ELDERCARE_TWILIO_API_BASE": self.twilio_api_base,
             **self.timings,
+            **self.dispatch,
             **self.extra,
         }
 
@@ -84,6 +86,16 @@ TIMING_KNOBS = (
     "ELDERCARE_ESCALATE_SUPERVISORS_S", "ELDERCARE_ESCALATE_ALL_S", "ELDERCARE_REVIEW_AFTER_S",
     "ELDERCARE_TEAM_ACK_S", "ELDERCARE_CASCADE_AFTER_S", "ELDERCARE_CASCADE_SMS_S", "ELDERCARE_CASCADE_VOICE_S",
     "ELDERCARE_TIMER_SWEEP_S", "ELDERCARE_NOTIFY_SWEEP_S",
+)
+
+
+# Service dispatch (eldercare.dispatch.offers and .matching hold the defaults): failed rounds before an order
+# is escalated (3), offers of a broadcast round (3), the least time to answer an offer for a scheduled order
+# (1800 s), minutes before the promised time at which an undispatched order is escalated (15), and how long
+# matching keeps the providers' directory and statistics cached (60 s).
+DISPATCH_KNOBS = (
+    "ELDERCARE_DISPATCH_MAX_ROUNDS", "ELDERCARE_DISPATCH_BROADCAST_K", "ELDERCARE_SCHEDULED_OFFER_EXPIRY_S",
+    "ELDERCARE_SLA_SLACK_MIN", "ELDERCARE_MATCHING_CACHE_S",
 )
 
 
@@ -121,6 +133,7 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: Path | No
         token_ttl_s=_positive_int(env, "ELDERCARE_TOKEN_TTL_S", 12 * 3600),
         bench_routes=env.get("ELDERCARE_BENCH_ROUTES") == "1",
         timings={name: _positive_float(env, name) for name in TIMING_KNOBS if env.get(name)},
+        dispatch={name: _positive_int(env, name, 1) for name in DISPATCH_KNOBS if env.get(name)},
         # Where the Twilio SDK's requests go instead of api.twilio.com: a local stand-in for drills,
         # benchmarks and end-to-end tests (the machine has no internet). Unset in production.
         twilio_api_base=(env.get("ELDERCARE_TWILIO_API_BASE") or "").rstrip("/") or None,

@@ -83,7 +83,8 @@ def _register_blueprints(app: Flask) -> None:
     from eldercare.core.rest import EldercareApi
     from eldercare.devices import api as devices_api
     from eldercare.devices import views as devices_views
-    from eldercare.dispatch import planning_api, recurring_api
+    from eldercare.dispatch import api as dispatch_api
+    from eldercare.dispatch import jobs_api, planning_api, recurring_api
     from eldercare.geo import api as geo_api
     from eldercare.households import api as households_api
     from eldercare.providers import api as providers_api
@@ -94,7 +95,8 @@ def _register_blueprints(app: Flask) -> None:
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for blp in (core_api.blp, geo_api.blp, catalog_api.blp, households_api.blp, providers_api.blp,
                 alerts_api.blp, devices_api.blp, reports_api.blp, team_api.blp, notify_api.blp,
-                supervisor_api.blp, recurring_api.blp, planning_api.blp):
+                supervisor_api.blp, recurring_api.blp, planning_api.blp,
+                dispatch_api.blp, jobs_api.blp):
         api.register_blueprint(blp, url_prefix="/api/v1")
     app.extensions["eldercare_api"] = api
     for blueprint in (health.bp, docs.bp, core_views.bp, alerts_views.bp, providers_views.bp, webhooks.bp):

@@ -116,6 +116,29 @@ MATRIX: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/api/v1/recurring-orders/999999/end"): OPS,
     # Batch planning: supervisors and admins (the empty body stops at 400).
     ("POST", "/api/v1/planning/runs"): {"admin", "supervisor"},
+    # Service dispatch (issue 6): the call centre takes, follows and steers orders; provider staff answer
+    # their company's offers and run their jobs. Empty bodies stop at validation; ids 999999 do not exist.
+    ("POST", "/api/v1/orders"): OPS,
+    ("GET", "/api/v1/orders"): OPS,
+    ("GET", "/api/v1/orders/999999"): OPS,
+    ("GET", "/api/v1/orders/999999/candidates"): OPS,
+    ("POST", "/api/v1/orders/999999/assign"): OPS,
+    ("POST", "/api/v1/orders/999999/rematch"): OPS,
+    ("POST", "/api/v1/orders/999999/cancel"): OPS,
+    ("GET", "/api/v1/offers"): OPS | {"provider_staff"},
+    ("POST", "/api/v1/offers/999999/accept"): {"provider_staff"},
+    ("POST", "/api/v1/offers/999999/decline"): {"provider_staff"},
+    ("POST", "/api/v1/offers/999999/extend"): {"provider_staff"},
+    ("GET", "/api/v1/jobs"): {"provider_staff"},
+    ("GET", "/api/v1/jobs/999999"): {"provider_staff"},
+    ("POST", "/api/v1/jobs/999999/worker"): {"provider_staff"},
+    ("POST", "/api/v1/jobs/999999/en-route"): {"provider_staff"},
+    ("POST", "/api/v1/jobs/999999/arrived"): {"provider_staff"},
+    ("POST", "/api/v1/jobs/999999/complete"): {"provider_staff"},
+    ("POST", "/api/v1/jobs/999999/cannot-complete"): {"provider_staff"},
+    ("GET", "/api/v1/follow-ups"): OPS,
+    ("POST", "/api/v1/follow-ups/999999"): OPS,
+    ("GET", "/api/v1/providers/1/scorecard"): OPS | {"provider_staff"},  # provider1 is staff of company 1
 }
 
 

@@ -23,3 +23,5 @@ class ServiceTypeSchema(ma.Schema):
 
 class ServiceTypeQuerySchema(PageArgsSchema):
     category = ma.fields.String(load_default=None)
+    q = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=50), metadata={
+        "description": "Chinese, pinyin (full or initials: `shangmen`, `smts`), English or code."})

@@ -27,7 +27,10 @@ from eldercare.core.events import OPS_NAMESPACE, SUPERVISORS_ROOM, EventPayloadS
 log = logging.getLogger(__name__)
 
 REDIS_KEY = "eldercare:presence:ops"
-_local: dict[str, int] = {}
+# Provider companies with a console open (sid -> provider id): whoever has none is sent an SMS for an offer.
+PROVIDER_KEY = "eldercare:presence:provider"
+_locals: dict[str, dict[str, int]] = {REDIS_KEY: {}, PROVIDER_KEY: {}}
+_local = _locals[REDIS_KEY]
 _local_lock = threading.Lock()
 
 
@@ -44,31 +47,31 @@ def _redis() -> redis.Redis | None:
     return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1) if url else None
 
 
-def _entries() -> dict[str, int]:
+def _entries(key: str = REDIS_KEY) -> dict[str, int]:
     client = _redis()
     if client is None:
         with _local_lock:
-            return dict(_local)
+            return dict(_locals[key])
     try:
-        return {sid.decode(): int(uid) for sid, uid in client.hgetall(REDIS_KEY).items()}
+        return {sid.decode(): int(uid) for sid, uid in client.hgetall(key).items()}
     finally:
         client.close()
 
 
-def _change(sid: str, user_id: int | None) -> None:
+def _change(sid: str, user_id: int | None, key: str = REDIS_KEY) -> None:
     client = _redis()
     if client is None:
         with _local_lock:
             if user_id is None:
-                _local.pop(sid, None)
+                _locals[key].pop(sid, None)
             else:
-                _local[sid] = user_id
+                _locals[key][sid] = user_id
         return
     try:
         if user_id is None:
-            client.hdel(REDIS_KEY, sid)
+            client.hdel(key, sid)
         else:
-            client.hset(REDIS_KEY, sid, user_id)
+            client.hset(key, sid, user_id)
     finally:
         client.close()
 
@@ -112,14 +115,39 @@ def disconnected(sid: str) -> None:
         _announce(user_id)
 
 
+def provider_connected(sid: str, provider_id: int) -> None:
+    try:
+        _change(sid, provider_id, PROVIDER_KEY)
+    except (redis.RedisError, OSError):
+        log.warning("presence: could not record provider %s's console", provider_id, exc_info=True)
+
+
+def provider_disconnected(sid: str) -> None:
+    try:
+        _change(sid, None, PROVIDER_KEY)
+    except (redis.RedisError, OSError):
+        log.warning("presence: could not record a provider console's disconnection", exc_info=True)
+
+
+def provider_online(provider_id: int) -> bool:
+    """Whether a console of the company is connected; when unsure (store unreachable) it is not, so the
+    company gets the SMS rather than nothing."""
+    try:
+        return provider_id in _entries(PROVIDER_KEY).values()
+    except (redis.RedisError, OSError):
+        log.warning("presence: store unreachable", exc_info=True)
+        return False
+
+
 def forget_all() -> None:
     """For tests: nobody is connected."""
     client = _redis()
     if client is None:
         with _local_lock:
-            _local.clear()
+            for entries in _locals.values():
+                entries.clear()
         return
     try:
-        client.delete(REDIS_KEY)
+        client.delete(REDIS_KEY, PROVIDER_KEY)
     finally:
         client.close()

@@ -92,6 +92,13 @@ class ProviderNamespace(_AuthenticatedNamespace):
             rooms.append(team_room(user.team_id))
         return rooms
 
+    def after_connect(self, user: User) -> None:
+        if user.role == "provider_staff" and user.provider_id is not None:
+            presence.provider_connected(request.sid, user.provider_id)
+
+    def on_disconnect(self, reason: object = None) -> None:
+        presence.provider_disconnected(request.sid)
+
 
 def register_namespaces() -> None:
     """Before `socketio.init_app`: the handlers are kept by the (process-wide) extension and handed to each

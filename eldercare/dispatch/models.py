@@ -17,6 +17,7 @@ ORDER_STATUSES = ("created", "pending_dispatch", "offered", "accepted", "assigne
 ORDER_SOURCES = ("operator", "device", "schedule", "incident", "api")
 OFFER_STATUSES = ("pending", "accepted", "declined", "expired", "withdrawn")
 RECURRENCE_STATUSES = ("active", "paused", "ended")
+DISPATCH_MODES = ("sequential", "broadcast")
 
 
 class Order(TimestampMixin, db.Model):
@@ -26,6 +27,10 @@ class Order(TimestampMixin, db.Model):
         sa.Index("ix_orders_provider_status", "provider_id", "status"),
         # A recurrence releases each of its occurrences once: decided here, whatever races in the workers.
         sa.UniqueConstraint("recurrence_id", "scheduled_for"),
+        # A company's jobs of one service day (matching's daily capacity): scheduled ones by their time,
+        # the others by their acceptance; with the index above the load query reads only the rows it counts.
+        sa.Index("ix_orders_provider_scheduled", "provider_id", "scheduled_for"),
+        sa.Index("ix_orders_provider_accepted", "provider_id", "accepted_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -52,8 +57,16 @@ class Order(TimestampMixin, db.Model):
     subsidy_amount: Mapped[Decimal | None] = mapped_column(sa.Numeric(10, 2))
     duration_minutes: Mapped[int | None]
     completion_notes: Mapped[str | None] = mapped_column(sa.Text)
+    # Milestones of the job (the scorecard's on-time rate compares arrival, `started_at`, with `sla_due_at`).
+    accepted_at: Mapped[datetime | None]
+    en_route_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    # How offers go out: one provider at a time (best first), or the top K at once (first accept wins).
+    dispatch_mode: Mapped[str] = mapped_column(enum_column(*DISPATCH_MODES, name="dispatch_mode"),
+                                               default="sequential", server_default="sequential")
+    # An operator widened the area: providers of the household's whole district are eligible too.
+    widened: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     settlement_id: Mapped[int | None] = mapped_column(sa.ForeignKey("settlements.id"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
 
@@ -82,6 +95,10 @@ class Offer(db.Model):
     responded_at: Mapped[datetime | None]
     responded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     decline_reason: Mapped[str | None] = mapped_column(sa.String(200))
+    # A provider may ask once for more time before the offer expires.
+    extended: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Why this provider was ranked here: the score's components at the time of the offer.
+    explanation: Mapped[dict | None] = mapped_column(sa.JSON)
 
     order = relationship("Order", back_populates="offers")
     provider = relationship("Provider")

@@ -14,7 +14,7 @@ from eldercare.core.auth import OPS, roles
 from eldercare.core.errors import not_found
 from eldercare.core.rest import ApiBlueprint, page_schema, paginate
 from eldercare.extensions import db
-from eldercare.households.models import Household, Resident
+from eldercare.households.models import Contact, Household, Resident
 from eldercare.households.schemas import (
     HouseholdQuerySchema,
     HouseholdSchema,
@@ -24,6 +24,24 @@ from eldercare.households.schemas import (
 )
 
 blp = ApiBlueprint("households", __name__, description="Elderly households and residents (audited)")
+
+
+def search_condition(q: str) -> sa.ColumnElement[bool]:
+    """The order form's search: household code, address, a resident's name, or the caller's number (the
+    home's phone, a resident's or a contact's), typed with or without +86, spaces or dashes."""
+    like = f"%{q}%"
+    conditions = [Household.code.ilike(like), Household.address.ilike(like),
+                  Household.residents.any(Resident.name.ilike(like))]
+    digits = "".join(ch for ch in q if ch.isdigit())
+    if len(digits) >= 4 and not any(ch.isalpha() for ch in q):
+        number = f"%{digits[2:] if digits.startswith('86') and len(digits) > 11 else digits}%"
+
+        def matches(column: sa.ColumnElement) -> sa.ColumnElement[bool]:
+            return sa.func.replace(column, "-", "").like(number)  # landlines are stored as 0471-xxxxxxx
+
+        conditions += [matches(Household.phone), Household.residents.any(matches(Resident.phone)),
+                       Household.contacts.any(matches(Contact.phone))]
+    return sa.or_(*conditions)
 
 
 @blp.route("/households", methods=["GET"])
@@ -36,9 +54,7 @@ def list_households(args: dict) -> dict:
     if args["community_id"] is not None:
         query = query.where(Household.community_id == args["community_id"])
     if args["q"]:
-        like = f"%{args['q']}%"
-        query = query.where(sa.or_(Household.code.ilike(like), Household.address.ilike(like),
-                                   Household.residents.any(Resident.name.ilike(like))))
+        query = query.where(search_condition(args["q"]))
     page = paginate(query, args)
     audit.record("household.list", target_type="household", ids=[h.id for h in page["items"]],
                  query={k: v for k, v in args.items() if v is not None})
