@@ -206,12 +206,16 @@ def test_service_referral_creates_a_service_order(client, db_session, ops, claim
     assert response.status_code == 200, response.get_json()
     order = db_session.get(Order, response.get_json()["order_id"])
     operator1 = user_named(db_session, "operator1")
-    assert (order.household_id, order.service_type_id, order.status, order.source, order.incident_id,
-            order.created_by_id) == (claimed.household_id, service.id, "created", "incident", claimed.id,
-                                     operator1.id)
-    birth = db_session.scalars(sa.select(StateEvent).where(StateEvent.entity_type == "order",
-                                                           StateEvent.entity_id == order.id)).all()
-    assert [(e.from_state, e.to_state, e.actor_label) for e in birth] == [(None, "created", "operator1")]
+    assert (order.household_id, order.service_type_id, order.source, order.incident_id, order.created_by_id) == (
+        claimed.household_id, service.id, "incident", claimed.id, operator1.id)
+    assert order.price == service.unit_price  # priced like any order
+    # ... and dispatched like any order: offered to a provider, or escalated when nobody can take it.
+    assert order.status in ("offered", "escalated")
+    history = db_session.scalars(sa.select(StateEvent).where(StateEvent.entity_type == "order",
+                                                             StateEvent.entity_id == order.id)
+                                 .order_by(StateEvent.id)).all()
+    assert [(e.from_state, e.to_state, e.actor_label) for e in history][:2] == [
+        (None, "created", "operator1"), ("created", "pending_dispatch", "operator1")]
 
 
 # --- events -------------------------------------------------------------------------------------------

@@ -9,10 +9,11 @@ from datetime import UTC, date, datetime
 import pytest
 import sqlalchemy as sa
 
+from eldercare.alerts.models import Notification
 from eldercare.catalog.models import ServiceType
-from eldercare.core.models import StateEvent
+from eldercare.core.models import StateEvent, Timer
 from eldercare.dispatch import recurring
-from eldercare.dispatch.models import Order, RecurringOrder
+from eldercare.dispatch.models import Offer, Order, RecurringOrder
 from eldercare.extensions import db
 
 THREADS = 4
@@ -37,6 +38,16 @@ def committed_recurrences(app):
     yield ids
     with app.app_context():
         order_ids = sa.select(Order.id).where(Order.recurrence_id.in_(ids))
+        # Released orders went to dispatch: their offers, timers and messages go too.
+        offer_ids = sa.select(Offer.id).where(Offer.order_id.in_(order_ids))
+        db.session.execute(sa.delete(StateEvent).where(StateEvent.entity_type == "offer",
+                                                       StateEvent.entity_id.in_(offer_ids)))
+        db.session.execute(sa.delete(Timer).where(sa.or_(
+            sa.and_(Timer.kind.like("offer.%"), Timer.ref_id.in_(offer_ids)),
+            sa.and_(Timer.kind.like("order.%"), Timer.ref_id.in_(order_ids)))))
+        db.session.execute(sa.delete(Notification).where(Notification.purpose_type == "offer",
+                                                         Notification.purpose_id.in_(offer_ids)))
+        db.session.execute(sa.delete(Offer).where(Offer.order_id.in_(order_ids)))
         db.session.execute(sa.delete(StateEvent).where(StateEvent.entity_type == "order",
                                                        StateEvent.entity_id.in_(order_ids)))
         db.session.execute(sa.delete(StateEvent).where(StateEvent.entity_type == "recurrence",

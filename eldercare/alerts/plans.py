@@ -24,8 +24,6 @@ from eldercare.core.events import OPS_NAMESPACE, OPS_ROOM
 from eldercare.core.models import User
 from eldercare.core.states import TransitionConflict
 from eldercare.core.time import utcnow
-from eldercare.dispatch.models import Order
-from eldercare.dispatch.services import ORDER
 from eldercare.extensions import db
 from eldercare.households.models import Household
 
@@ -201,11 +199,12 @@ def _refer(incident: Incident, user: User, service_type: str | None, notes: str 
                        {"outcome": ["A service referral needs an incident of a household."]})
     if not INCIDENT.can(incident.status, "resolved"):
         raise TransitionConflict(INCIDENT.entity_type, incident.id, incident.status, "resolved")
-    order = Order(household_id=incident.household_id, service_type_id=found.id, status="created",
-                  source="incident", incident_id=incident.id, notes=notes, created_by_id=user.id)
-    db.session.add(order)
+    from eldercare.dispatch import orders  # dispatch needs the notification service of this package
+
+    order = orders.create_order({"household_id": incident.household_id, "service_type": found.code,
+                                 "notes": notes}, user, source="incident")
+    order.incident_id = incident.id  # the referral is dispatched like any order, and remembers its alarm
     db.session.flush()
-    ORDER.record_new(order.id, "created", actor=user, reason=f"referral from incident {incident.id}")
     return order.id
 
 

@@ -17,6 +17,7 @@ from eldercare.catalog.models import ServiceType
 from eldercare.core import timers
 from eldercare.core.errors import ApiError, conflict
 from eldercare.core.models import User
+from eldercare.core.states import Actor
 from eldercare.core.time import utcnow
 from eldercare.dispatch import matching, offers
 from eldercare.dispatch.models import Order
@@ -68,10 +69,21 @@ def create_order(data: dict, actor: User, *, source: str = "operator") -> Order:
     db.session.add(order)
     db.session.flush()
     ORDER.record_new(order.id, "created", actor=actor, reason=f"{source} intake")
+    start_dispatch(order, actor=actor)
+    return order
+
+
+def start_dispatch(order: Order, *, actor: Actor) -> None:
+    """A recorded order goes to dispatch: its SLA timer and the first round of offers (or escalation).
+    For every way an order comes in: the operator's form, an alarm's referral, a standing order's release."""
+    now = utcnow()
+    if order.sla_due_at is None:
+        service_type = db.session.get(ServiceType, order.service_type_id)
+        order.sla_due_at = order.scheduled_for if order.scheduled_for is not None and order.scheduled_for > now \
+            else now + timedelta(minutes=service_type.default_sla_minutes)
     ORDER.transition(order, "pending_dispatch", actor=actor, reason="to dispatch")
     offers.arm_sla(order, now)
     offers.dispatch_round(order, actor=actor, reason="first round")
-    return order
 
 
 def assign_provider(order: Order, provider_id: int, actor: User) -> Order:

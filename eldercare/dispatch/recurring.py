@@ -188,6 +188,10 @@ def on_order_released(order: Order) -> None:
 
     Called inside the releasing transaction, right after the order (status `created`, source `schedule`)
     and its birth event are flushed. Whatever dispatch starts from here must be enqueued with
-    `core.db.on_commit`, so that a rolled-back release starts nothing. Today it only logs."""
-    log.info("order %d released from recurrence %d for %s; waiting for dispatch", order.id, order.recurrence_id,
+    `core.db.on_commit`, so that a rolled-back release starts nothing (dispatch publishes its events and arms
+    its timers that way)."""
+    from eldercare.dispatch import orders  # orders → offers → matching; recurring is imported by the API first
+
+    log.info("order %d released from recurrence %d for %s", order.id, order.recurrence_id,
              order.scheduled_for.isoformat())
+    orders.start_dispatch(order, actor=SYSTEM)
