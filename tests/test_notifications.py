@@ -216,6 +216,15 @@ def test_the_sweep_finds_a_retry_whose_countdown_was_lost(db_session, twilio, sc
     assert notification.id in notify.due_ids()
 
 
+def test_a_message_whose_time_ran_out_lapses_instead_of_going_late(db_session, twilio, scheduled):
+    notification = make(expires_at=datetime.now(UTC) + timedelta(minutes=5))
+    db_session.execute(sa.update(Notification).where(Notification.id == notification.id)
+                       .values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    assert send(notification.id) == "skipped" and twilio.requests == []
+    assert notification.id not in notify.due_ids()
+    assert reload(db_session, notification.id).state == "expired"
+
+
 # --- what may be sent -------------------------------------------------------------------------------------
 
 def test_an_invalid_number_fails_without_a_request(db_session, twilio, scheduled):

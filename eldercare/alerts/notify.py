@@ -191,9 +191,14 @@ def fail(notification_id: int, error_code: str) -> bool:
 
 
 def due_ids(limit: int = 200) -> list[int]:
-    """Queued notifications whose attempt is due: retries, quiet-hours releases and lapsed leases."""
-    query = (sa.select(Notification.id).where(Notification.state == "queued",
-                                              Notification.next_attempt_at <= utcnow())
+    """Queued notifications whose attempt is due: retries, quiet-hours releases and lapsed leases. Those
+    whose time ran out before they could go (Twilio down for the whole window) lapse here instead."""
+    now = utcnow()
+    db.session.execute(
+        sa.update(Notification)
+        .where(Notification.state == "queued", Notification.next_attempt_at <= now, Notification.expires_at <= now)
+        .values(state="expired", next_attempt_at=None, updated_at=now).execution_options(synchronize_session=False))
+    query = (sa.select(Notification.id).where(Notification.state == "queued", Notification.next_attempt_at <= now)
              .order_by(Notification.next_attempt_at).limit(limit))
     return list(db.session.scalars(query))
 
