@@ -113,6 +113,9 @@ def process_env(database_url: str, instance: Path, **extra: str) -> dict[str, st
         # Twilio through its SDK, to the stand-in above; webhooks are signed with this token by the tests.
         "TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "TWILIO_ACCOUNT_SID": TWILIO_ACCOUNT, "TWILIO_FROM_NUMBER": TWILIO_FROM,
         "ELDERCARE_TWILIO_API_BASE": fake_twilio_server().url,
+        # Alarms that earlier tests left unclaimed must not start cascades (which call emergency teams) under
+        # later tests; the cascade's own end-to-end test brings its start timer forward itself.
+        "ELDERCARE_CASCADE_AFTER_S": "3600",
     })
     env.update(extra)
     return env

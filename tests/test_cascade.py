@@ -87,7 +87,9 @@ def test_rungs_in_order_sms_then_call_then_next_then_grid_leader_then_team(db_se
     assert rungs(db_session, incident.id) == [("contact", "active"), ("contact", "pending"), ("contact", "pending"),
                                               ("grid_leader", "pending"), ("team", "pending")]
     assert messages_of(db_session, incident.id) == [(1, "sms", "+8613600000001", "queued")]
-    sms = db_session.scalar(sa.select(Notification).where(Notification.purpose_type == "cascade_step"))
+    sms = db_session.scalar(sa.select(Notification).where(
+        Notification.purpose_type == "cascade_step",
+        Notification.purpose_id == cascade.steps_of(incident.id)[0].id))
     assert sms.urgent and "回复1" in sms.body
     assert fire(db_session, cascade.STEP_TIMER, active_step(db_session, incident.id).id)  # SMS unanswered
     assert messages_of(db_session, incident.id) == [(1, "sms", "+8613600000001", "expired"),
@@ -160,7 +162,9 @@ def test_an_undeliverable_text_becomes_a_call_at_once(db_session, home):
     incident = open_incident(db_session, home)
     cascade.start(incident, actor="system:test", reason="test")
     db_session.commit()
-    [(sms_id,)] = db_session.execute(sa.select(Notification.id).where(Notification.purpose_type == "cascade_step"))
+    [(sms_id,)] = db_session.execute(sa.select(Notification.id).where(
+        Notification.purpose_type == "cascade_step",
+        Notification.purpose_id.in_([s.id for s in cascade.steps_of(incident.id)])))
     notify.fail(sms_id, "30003")  # Twilio: unreachable handset
     db_session.commit()
     assert [m[1:] for m in messages_of(db_session, incident.id)] == [
