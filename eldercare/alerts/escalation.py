@@ -65,6 +65,12 @@ def arm_escalation(incident_id: int, created_at: datetime) -> None:
     timers.arm(TIMER_KIND, incident_id, created_at + thresholds()[0])
 
 
+def arm_escalation_many(created: dict[int, datetime]) -> None:
+    """`arm_escalation` for every incident a batch opened ({incident id: created at}), in one statement."""
+    first = thresholds()[0]
+    timers.arm_many(TIMER_KIND, {incident_id: at + first for incident_id, at in created.items()})
+
+
 def _reason(limit: timedelta) -> str:
     return f"unclaimed {int(limit.total_seconds())} s"
 

@@ -76,6 +76,14 @@ class StateMachine:
                                   to_state=state, reason=reason, **actor_fields(actor)))
 
 
+    def record_new_many(self, births: list[tuple[int, Actor, str | None]], state: str) -> None:
+        """`record_new` for many entities (entity id, actor, reason), in one executemany."""
+        if births:
+            db.session.connection().execute(StateEvent.__table__.insert(), [
+                {"entity_type": self.entity_type, "entity_id": entity_id, "from_state": None, "to_state": state,
+                 "reason": reason, "data": {}, **actor_fields(actor)} for entity_id, actor, reason in births])
+
+
 def history(entity_type: str, entity_id: int) -> list[StateEvent]:
     return list(db.session.scalars(
         sa.select(StateEvent).where(StateEvent.entity_type == entity_type, StateEvent.entity_id == entity_id)

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -43,8 +43,21 @@ class DeviceInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most `events` per `seconds` from one device (a fixed window opened by its first event)."""
+
+    events: int
+    seconds: int
+
+
+@dataclass(frozen=True, slots=True)
 class Inbound:
-    """One normalised device event, whatever protocol carried it."""
+    """One normalised device event, whatever protocol carried it.
+
+    `token_secret` and `rate_limit` are for callers that leave those checks to the batch (the HTTP path):
+    the event is stored only if the secret matches the device's token hash and the device is within its
+    limit; otherwise its outcome says why it was refused and nothing is written.
+    """
 
     device_id: int
     protocol: str
@@ -61,6 +74,8 @@ class Inbound:
     battery_pct: int | None = None
     detail: str | None = None
     raw: str | None = None
+    token_secret: str | None = field(default=None, repr=False)
+    rate_limit: RateLimit | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +83,7 @@ class Outcome:
     event_id: int | None
     duplicate: bool
     incident_id: int | None
+    refused: str | None = None  # "unauthenticated" or "rate_limited": nothing was stored
 
 
 class DeviceDirectory:

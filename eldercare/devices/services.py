@@ -4,6 +4,9 @@
 runs in one transaction, with a handful of set-based statements whatever the batch size (a statement per
 event would cap the intake at one database round trip per event):
 
+0. the gate refuses events whose device token does not match or whose device is over its rate limit
+   (HTTP), from the same read of the devices' rows; refused events are not written at all;
+
 1. store the events once: a multi-row INSERT … ON CONFLICT (device, idempotency key) DO NOTHING;
    repeats, within the batch or from earlier, are answered with the stored event and incident;
 2. update each device once (last seen, battery, position, next heartbeat deadline, back online);
@@ -25,7 +28,7 @@ import sqlalchemy as sa
 from eldercare.alerts import services as alerts
 from eldercare.core.sql import dialect_insert
 from eldercare.core.time import utcnow
-from eldercare.devices import supervision
+from eldercare.devices import gate, supervision
 from eldercare.devices.events import DEVICE_ONLINE
 from eldercare.devices.intake import Inbound, Outcome
 from eldercare.devices.models import Device, DeviceEvent, DeviceModel
@@ -53,6 +56,9 @@ class DeviceFacts(NamedTuple):
     online: bool
     battery_pct: int | None
     low_battery_pct: int
+    status: str = "active"
+    protocol: str = ""
+    token_hash: str | None = None
 
 
 Facts = dict[int, DeviceFacts]
@@ -65,6 +71,16 @@ def heartbeat_deadline(seen_at: datetime, interval_s: int) -> datetime:
 
 def ingest_batch(items: list[Inbound]) -> list[Outcome]:
     devices = _device_facts({item.device_id for item in items})
+    refused = gate.refusals(items, devices)
+    if not refused:
+        return _ingest(items, devices)
+    accepted = [item for index, item in enumerate(items) if index not in refused]
+    outcomes = iter(_ingest(accepted, devices) if accepted else ())
+    return [Outcome(None, False, None, refused[index]) if index in refused else next(outcomes)
+            for index in range(len(items))]
+
+
+def _ingest(items: list[Inbound], devices: Facts) -> list[Outcome]:
     dropped, recovered = supervision.battery_changes(
         {item.device_id: item.battery_pct for item in items if item.battery_pct is not None}, devices)
     events = [item for item in items if item.type != "heartbeat"]
@@ -81,12 +97,14 @@ def ingest_batch(items: list[Inbound]) -> list[Outcome]:
 
 
 def _device_facts(device_ids: set[int]) -> Facts:
-    """Every device of the batch in one query, with its model's low-battery threshold."""
+    """Every device of the batch in one query, with its model's low-battery threshold and what the gate
+    checks tokens against."""
     if not device_ids:
         return {}
     rows = db.session.execute(
         sa.select(Device.id, Device.heartbeat_interval_s, Device.household_id, Device.online, Device.battery_pct,
-                  sa.func.coalesce(DeviceModel.low_battery_pct, 20))
+                  sa.func.coalesce(DeviceModel.low_battery_pct, 20), Device.status, Device.protocol,
+                  Device.token_hash)
         .outerjoin(DeviceModel, DeviceModel.code == Device.model)
         .where(Device.id.in_(device_ids))
     ).all()
