@@ -14,6 +14,8 @@ import sqlalchemy as sa
 
 from eldercare.core.errors import ApiError
 from eldercare.core.models import StateEvent, User
+from eldercare.core.sql import insert_rows
+from eldercare.core.time import utcnow
 from eldercare.extensions import db
 
 
@@ -79,9 +81,11 @@ class StateMachine:
     def record_new_many(self, births: list[tuple[int, Actor, str | None]], state: str) -> None:
         """`record_new` for many entities (entity id, actor, reason), in one executemany."""
         if births:
-            db.session.connection().execute(StateEvent.__table__.insert(), [
+            at = utcnow()
+            db.session.connection().execute(insert_rows(StateEvent.__table__, [
                 {"entity_type": self.entity_type, "entity_id": entity_id, "from_state": None, "to_state": state,
-                 "reason": reason, "data": {}, **actor_fields(actor)} for entity_id, actor, reason in births])
+                 "at": at, "reason": reason, "data": {}, **actor_fields(actor)}
+                for entity_id, actor, reason in births]))
 
 
 def history(entity_type: str, entity_id: int) -> list[StateEvent]:

@@ -17,7 +17,7 @@ from celery import shared_task
 
 from eldercare.core.db import on_commit
 from eldercare.core.models import Timer
-from eldercare.core.sql import dialect_insert
+from eldercare.core.sql import dialect_insert, insert_rows
 from eldercare.core.time import utcnow
 from eldercare.extensions import db
 
@@ -61,13 +61,12 @@ def arm_many(kind: str, due: dict[int, datetime]) -> None:
     its window, so the earliest timers fire at most that much later (or at the next sweep, as always)."""
     if not due:
         return
-    table = Timer.__table__
-    insert = dialect_insert(table)
+    insert = insert_rows(Timer.__table__, [{"kind": kind, "ref_id": ref_id, "due_at": due_at, "attempts": 0}
+                                           for ref_id, due_at in sorted(due.items())])
     timer_ids = db.session.connection().execute(
         insert.on_conflict_do_update(index_elements=["kind", "ref_id"],
                                      set_={"due_at": insert.excluded.due_at, "fired_at": None, "attempts": 0})
-        .returning(table.c.id),
-        [{"kind": kind, "ref_id": ref_id, "due_at": due_at} for ref_id, due_at in due.items()],
+        .returning(Timer.__table__.c.id)
     ).scalars().all()
     latest = max(due.values())
     if latest - utcnow() <= MAX_COUNTDOWN:

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 
 from eldercare.alerts import services as alerts
-from eldercare.core.sql import dialect_insert
+from eldercare.core.sql import insert_rows
 from eldercare.core.time import utcnow
 from eldercare.devices import gate, supervision
 from eldercare.devices.events import DEVICE_ONLINE
@@ -129,12 +129,11 @@ def _store_events(events: list[Inbound]) -> tuple[dict[Key, _Stored], list[Inbou
         return {}, []
     now = utcnow()
     table = DeviceEvent.__table__
-    # executemany, not one VALUES list: the statement compiles once and SQLAlchemy sends the rows in
-    # multi-row batches ("insertmanyvalues"), where a literal VALUES list recompiles for every batch size.
+    # One statement of one array per column (core.sql.insert_rows): the same text whatever the batch size.
     inserted = db.session.connection().execute(
-        dialect_insert(table).on_conflict_do_nothing(index_elements=["device_id", "idempotency_key"])
-        .returning(table.c.id, table.c.device_id, table.c.idempotency_key),
-        [_event_row(item, now) for item in unique.values()],
+        insert_rows(table, [_event_row(item, now) for item in unique.values()])
+        .on_conflict_do_nothing(index_elements=["device_id", "idempotency_key"])
+        .returning(table.c.id, table.c.device_id, table.c.idempotency_key)
     ).all()
     stored = {(row.device_id, row.idempotency_key): _Stored(row.id, False, None, unique[(row.device_id,
               row.idempotency_key)]) for row in inserted}
