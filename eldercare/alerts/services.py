@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -31,7 +32,7 @@ from eldercare.core.events import (
     team_room,
 )
 from eldercare.core.models import User
-from eldercare.core.sql import insert_rows
+from eldercare.core.sql import insert_rows, rows_parameters
 from eldercare.core.states import Actor, StateMachine, TransitionConflict
 from eldercare.core.time import isoformat, utcnow
 from eldercare.devices.models import Device
@@ -159,23 +160,16 @@ def open_or_merge_many(alarms: list[Alarm], *, actor_prefix: str = "device") -> 
         seen = by_key.get(alarm.key)
         by_key[alarm.key] = alarm if seen is None else replace(seen, count=seen.count + alarm.count,
                                                                     at=max(seen.at, alarm.at))
-    table = Incident.__table__
     # Rows in key order: concurrent batches (several web workers) then lock the incidents they share in
     # the same order and cannot deadlock.
-    insert = insert_rows(table, [
-        {"household_id": a.household_id, "device_id": a.device_id, "type": a.type, "priority": priority_of(a.type),
-         "status": "new", "dedupe_key": a.key, "event_count": a.count, "last_event_at": a.at, "lat": a.lat,
-         "lng": a.lng, "created_at": a.at, "updated_at": a.at, "escalation_level": 0, "follow_up": False,
-         "review_flag": False}
-        for _, a in sorted(by_key.items())
-    ])
-    rows = db.session.connection().execute(
-        insert.on_conflict_do_update(
-            index_elements=["dedupe_key"], index_where=OPEN_PREDICATE,
-            set_={"event_count": table.c.event_count + insert.excluded.event_count,
-                  "last_event_at": insert.excluded.last_event_at, "updated_at": insert.excluded.updated_at})
-        .returning(table.c.id, table.c.dedupe_key, table.c.event_count)
-    ).all()
+    rows = db.session.connection().execute(_incidents_upsert(db.engine.dialect.name), rows_parameters(
+        INCIDENT_COLUMNS,
+        [{"household_id": a.household_id, "device_id": a.device_id, "type": a.type, "priority": priority_of(a.type),
+          "status": "new", "dedupe_key": a.key, "event_count": a.count, "last_event_at": a.at, "lat": a.lat,
+          "lng": a.lng, "created_at": a.at, "updated_at": a.at, "escalation_level": 0, "follow_up": False,
+          "review_flag": False}
+         for _, a in sorted(by_key.items())],
+    )).all()
     created = [row for row in rows if row.event_count == by_key[row.dedupe_key].count]
     # The births, escalation and cascade timers of every new incident: three statements for the batch,
     # not a few round trips per incident.
@@ -189,6 +183,22 @@ def open_or_merge_many(alarms: list[Alarm], *, actor_prefix: str = "device") -> 
         event = INCIDENT_CREATED if payload["id"] in created_ids else INCIDENT_UPDATED
         event.publish(payload, namespace=OPS_NAMESPACE, room=OPS_ROOM)
     return {row.dedupe_key: row.id for row in rows}
+
+
+INCIDENT_COLUMNS = ("household_id", "device_id", "type", "priority", "status", "dedupe_key", "event_count",
+                    "last_event_at", "lat", "lng", "created_at", "updated_at", "escalation_level", "follow_up",
+                    "review_flag")
+
+
+@functools.cache
+def _incidents_upsert(dialect: str) -> sa.Insert:
+    table = Incident.__table__
+    insert = insert_rows(table, INCIDENT_COLUMNS)
+    return (insert.on_conflict_do_update(
+        index_elements=["dedupe_key"], index_where=OPEN_PREDICATE,
+        set_={"event_count": table.c.event_count + insert.excluded.event_count,
+              "last_event_at": insert.excluded.last_event_at, "updated_at": insert.excluded.updated_at})
+        .returning(table.c.id, table.c.dedupe_key, table.c.event_count))
 
 
 def _opener(actor_prefix: str, alarm: Alarm) -> str:

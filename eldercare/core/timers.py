@@ -8,6 +8,7 @@ A domain registers what a kind of timer does with `@timer_handler("offer.expire"
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from celery import shared_task
 
 from eldercare.core.db import on_commit
 from eldercare.core.models import Timer
-from eldercare.core.sql import dialect_insert, insert_rows
+from eldercare.core.sql import dialect_insert, insert_rows, rows_parameters
 from eldercare.core.time import utcnow
 from eldercare.extensions import db
 
@@ -61,16 +62,24 @@ def arm_many(kind: str, due: dict[int, datetime]) -> None:
     its window, so the earliest timers fire at most that much later (or at the next sweep, as always)."""
     if not due:
         return
-    insert = insert_rows(Timer.__table__, [{"kind": kind, "ref_id": ref_id, "due_at": due_at, "attempts": 0}
-                                           for ref_id, due_at in sorted(due.items())])
-    timer_ids = db.session.connection().execute(
-        insert.on_conflict_do_update(index_elements=["kind", "ref_id"],
-                                     set_={"due_at": insert.excluded.due_at, "fired_at": None, "attempts": 0})
-        .returning(Timer.__table__.c.id)
-    ).scalars().all()
+    timer_ids = db.session.connection().execute(_timers_upsert(db.engine.dialect.name), rows_parameters(
+        TIMER_COLUMNS, [{"kind": kind, "ref_id": ref_id, "due_at": due_at, "attempts": 0}
+                        for ref_id, due_at in sorted(due.items())],
+    )).scalars().all()
     latest = max(due.values())
     if latest - utcnow() <= MAX_COUNTDOWN:
         on_commit(db.session, lambda: fire_timer.apply_async((list(timer_ids),), eta=latest))
+
+
+TIMER_COLUMNS = ("kind", "ref_id", "due_at", "attempts")
+
+
+@functools.cache
+def _timers_upsert(dialect: str) -> sa.Insert:
+    insert = insert_rows(Timer.__table__, TIMER_COLUMNS)
+    return (insert.on_conflict_do_update(index_elements=["kind", "ref_id"],
+                                         set_={"due_at": insert.excluded.due_at, "fired_at": None, "attempts": 0})
+            .returning(Timer.__table__.c.id))
 
 
 def disarm(kind: str, ref_id: int) -> None:

@@ -18,6 +18,7 @@ Heartbeats are not kept as events: they only move the device's deadline.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -26,7 +27,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 
 from eldercare.alerts import services as alerts
-from eldercare.core.sql import insert_rows
+from eldercare.core.sql import insert_rows, rows_parameters
 from eldercare.core.time import utcnow
 from eldercare.devices import gate, supervision
 from eldercare.devices.events import DEVICE_ONLINE
@@ -128,12 +129,10 @@ def _store_events(events: list[Inbound]) -> tuple[dict[Key, _Stored], list[Inbou
     if not unique:
         return {}, []
     now = utcnow()
-    table = DeviceEvent.__table__
     # One statement of one array per column (core.sql.insert_rows): the same text whatever the batch size.
     inserted = db.session.connection().execute(
-        insert_rows(table, [_event_row(item, now) for item in unique.values()])
-        .on_conflict_do_nothing(index_elements=["device_id", "idempotency_key"])
-        .returning(table.c.id, table.c.device_id, table.c.idempotency_key)
+        _events_insert(db.engine.dialect.name),
+        rows_parameters(EVENT_COLUMNS, [_event_row(item, now) for item in unique.values()]),
     ).all()
     stored = {(row.device_id, row.idempotency_key): _Stored(row.id, False, None, unique[(row.device_id,
               row.idempotency_key)]) for row in inserted}
@@ -145,6 +144,18 @@ def _store_events(events: list[Inbound]) -> tuple[dict[Key, _Stored], list[Inbou
         ):
             stored[(row.device_id, row.idempotency_key)] = _Stored(row.id, True, row.incident_id, None)
     return stored, [entry.item for entry in stored.values() if not entry.duplicate]
+
+
+EVENT_COLUMNS = ("device_id", "idempotency_key", "type", "qualifier", "zone", "code", "lat", "lng", "accuracy_m",
+                 "battery_pct", "detail", "occurred_at", "received_at", "protocol", "raw", "processed_at",
+                 "incident_id")
+
+
+@functools.cache
+def _events_insert(dialect: str) -> sa.Insert:
+    table = DeviceEvent.__table__
+    return (insert_rows(table, EVENT_COLUMNS).on_conflict_do_nothing(index_elements=["device_id", "idempotency_key"])
+            .returning(table.c.id, table.c.device_id, table.c.idempotency_key))
 
 
 def _event_row(item: Inbound, now: datetime) -> dict:
