@@ -249,18 +249,19 @@ def incident_payloads(incident_ids: list[int]) -> list[dict]:
     """Incidents as the operators' queue shows them, read fresh (one query for any number)."""
     if not incident_ids:
         return []
-    rows = db.session.execute(
-        sa.select(Incident.id, Incident.status, Incident.household_id, Incident.device_id, Incident.type,
-                  Incident.priority, Incident.event_count, Incident.created_at, Incident.claimed_by_id,
-                  Household.code, Household.address, Community.name_zh)
-        .outerjoin(Household, Household.id == Incident.household_id)
-        .outerjoin(Community, Community.id == Household.community_id)
-        .where(Incident.id.in_(incident_ids)).order_by(Incident.id)
-    ).all()
+    rows = db.session.execute(_PAYLOADS, {"ids": list(incident_ids)}).all()
     return [{"id": r.id, "status": r.status, "household_id": r.household_id, "device_id": r.device_id,
              "type": r.type, "priority": r.priority, "event_count": r.event_count,
              "created_at": isoformat(r.created_at), "claimed_by": r.claimed_by_id, "household_code": r.code,
              "address": r.address, "community": r.name_zh} for r in rows]
+
+
+_PAYLOADS = (sa.select(Incident.id, Incident.status, Incident.household_id, Incident.device_id, Incident.type,
+                       Incident.priority, Incident.event_count, Incident.created_at, Incident.claimed_by_id,
+                       Household.code, Household.address, Community.name_zh)
+             .outerjoin(Household, Household.id == Incident.household_id)
+             .outerjoin(Community, Community.id == Household.community_id)
+             .where(Incident.id.in_(sa.bindparam("ids", expanding=True))).order_by(Incident.id))  # built once
 
 
 def _announce(event: SocketEvent, incident_id: int) -> None:
