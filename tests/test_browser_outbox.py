@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 import requests
 import sqlalchemy as sa
+
 from eldercare.devices import tokens
 from tests.live import BIN, LiveServer, free_port, process_env, start, stop, wait_http
 

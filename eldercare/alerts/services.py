@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from eldercare.alerts import cascade
-from eldercare.alerts.escalation import arm_escalation_many
+from eldercare.alerts.escalation import escalation_timers
 from eldercare.alerts.events import INCIDENT_CREATED, INCIDENT_UPDATED, NOTICE
 from eldercare.alerts.models import (
     OPEN_INCIDENT_STATUSES,
@@ -20,6 +20,7 @@ from eldercare.alerts.models import (
     Incident,
     Notification,
 )
+from eldercare.core import timers
 from eldercare.core.db import on_commit
 from eldercare.core.errors import ApiError
 from eldercare.core.events import (
@@ -171,13 +172,15 @@ def open_or_merge_many(alarms: list[Alarm], *, actor_prefix: str = "device") -> 
          for _, a in sorted(by_key.items())],
     )).all()
     created = [row for row in rows if row.event_count == by_key[row.dedupe_key].count]
-    # The births, escalation and cascade timers of every new incident: three statements for the batch,
+    # The births, escalation and cascade timers of every new incident: two statements for the batch,
     # not a few round trips per incident.
     INCIDENT.record_new_many([(row.id, _opener(actor_prefix, by_key[row.dedupe_key]),
                                f"{by_key[row.dedupe_key].type} from device {by_key[row.dedupe_key].device_id}")
                               for row in created], "new")
-    arm_escalation_many({row.id: by_key[row.dedupe_key].at for row in created})
-    cascade.arm_start_many([(row.id, by_key[row.dedupe_key].type, by_key[row.dedupe_key].at) for row in created])
+    timers.arm_many({
+        **escalation_timers({row.id: by_key[row.dedupe_key].at for row in created}),
+        **cascade.start_timers([(row.id, by_key[row.dedupe_key].type, by_key[row.dedupe_key].at) for row in created]),
+    })
     created_ids = {row.id for row in created}
     for payload in incident_payloads([row.id for row in rows]):
         event = INCIDENT_CREATED if payload["id"] in created_ids else INCIDENT_UPDATED

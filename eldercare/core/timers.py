@@ -55,20 +55,32 @@ def arm(kind: str, ref_id: int, due_at: datetime) -> Timer:
     return timer
 
 
-def arm_many(kind: str, due: dict[int, datetime]) -> None:
-    """`arm` for many refs at once ({ref_id: due_at}): one upsert, and one countdown message for all of them,
-    due at the latest of their due times. The intake opens dozens of incidents per batch; a statement and a
-    broker message per timer made the batch wait on round trips. The due times of one batch lie within
-    its window, so the earliest timers fire at most that much later (or at the next sweep, as always)."""
+def arm_many(due: dict[tuple[str, int], datetime]) -> None:
+    """`arm` for many timers at once ({(kind, ref_id): due_at}): one upsert, and one countdown message.
+
+    The intake opens dozens of incidents per batch, each with its escalation and cascade timers; a
+    statement and a broker message per timer made every batch wait on round trips. The message carries
+    the timers by kind, each group due at the latest of its due times (those of one batch lie within its
+    window, so the earliest fire at most that much later, or at the next sweep as always); the task fires
+    the first group and sends itself on to the next group's due time, from the worker.
+    """
     if not due:
         return
-    timer_ids = db.session.connection().execute(_timers_upsert(db.engine.dialect.name), rows_parameters(
+    rows = db.session.connection().execute(_timers_upsert(db.engine.dialect.name), rows_parameters(
         TIMER_COLUMNS, [{"kind": kind, "ref_id": ref_id, "due_at": due_at, "attempts": 0}
-                        for ref_id, due_at in sorted(due.items())],
-    )).scalars().all()
-    latest = max(due.values())
-    if latest - utcnow() <= MAX_COUNTDOWN:
-        on_commit(db.session, lambda: fire_timer.apply_async((list(timer_ids),), eta=latest))
+                        for (kind, ref_id), due_at in sorted(due.items())],
+    )).all()
+    latest: dict[str, datetime] = {}
+    for (kind, _), due_at in due.items():
+        latest[kind] = max(due_at, latest.get(kind, due_at))
+    ids: dict[str, list[int]] = {}
+    for timer_id, kind in rows:
+        ids.setdefault(kind, []).append(timer_id)
+    horizon = utcnow() + MAX_COUNTDOWN
+    chain = [{"eta": latest[kind].isoformat(), "ids": ids[kind]} for kind in sorted(ids, key=latest.__getitem__)
+             if latest[kind] <= horizon]
+    if chain:
+        on_commit(db.session, lambda: fire_timer.apply_async((chain,), eta=datetime.fromisoformat(chain[0]["eta"])))
 
 
 TIMER_COLUMNS = ("kind", "ref_id", "due_at", "attempts")
@@ -79,7 +91,7 @@ def _timers_upsert(dialect: str) -> sa.Insert:
     insert = insert_rows(Timer.__table__, TIMER_COLUMNS)
     return (insert.on_conflict_do_update(index_elements=["kind", "ref_id"],
                                          set_={"due_at": insert.excluded.due_at, "fired_at": None, "attempts": 0})
-            .returning(Timer.__table__.c.id))
+            .returning(Timer.__table__.c.id, Timer.__table__.c.kind))
 
 
 def disarm(kind: str, ref_id: int) -> None:
@@ -127,8 +139,12 @@ def sweep_timers() -> int:
 
 
 @shared_task(name="core.fire_timer", declared_queue="alarms", time_limit=30, ignore_result=True)
-def fire_timer(timer_id: int | list[int]) -> bool:
-    if isinstance(timer_id, list):  # armed together by `arm_many`
+def fire_timer(timer_id: int | list[dict]) -> bool:
+    if isinstance(timer_id, list):  # armed together by `arm_many`: [{"eta", "ids"}, ...] by due time
+        first, rest = timer_id[0], timer_id[1:]
         now = utcnow()
-        return sum(fire(one, now) for one in timer_id) > 0
+        fired = sum(fire(one, now) for one in first["ids"]) > 0
+        if rest:
+            fire_timer.apply_async((rest,), eta=datetime.fromisoformat(rest[0]["eta"]))
+        return fired
     return fire(timer_id)

@@ -181,14 +181,14 @@ class IntakeBatcher:
     are retried one by one, so one bad event cannot take its neighbours down; nothing that happens here
     stops the thread.
 
-    `committers` threads take turns: while one waits on the database for its batch (a dozen round trips
-    and the commit's flush to disk), the next batch is gathered and written by another, instead of every
-    request waiting for the batch in flight before its own can start. Concurrent batches are safe: they
-    already run side by side in several processes, and write shared rows in a fixed order (by key).
+    `committers` threads (default one) may take turns: while one waits on the database for its batch, the
+    next batch is gathered and written by another. Concurrent batches are safe: they already run side by
+    side in several processes, and write shared rows in a fixed order (by key). On the 2-core benchmark
+    machine a second committer made no measurable difference (docs/BENCHMARKS.md), so it is off.
     """
 
     def __init__(self, app: Flask, process: Callable[[list[Inbound]], list[Outcome]], *,
-                 max_batch: int = 1000, max_wait_s: float = 0.002, committers: int = 2) -> None:
+                 max_batch: int = 1000, max_wait_s: float = 0.002, committers: int = 1) -> None:
         self.app, self.process = app, process
         self.max_batch, self.max_wait_s, self.committers = max_batch, max_wait_s, committers
         self._queue: queue.SimpleQueue[tuple[list[Inbound], Future] | None] = queue.SimpleQueue()
