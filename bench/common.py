@@ -20,8 +20,10 @@ PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@1
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
 
 
-def fresh_database(name: str = "eldercare_bench") -> str:
-    """A new database built by the migrations and loaded with the demo city."""
+def fresh_database(name: str | None = None) -> str:
+    """A new database built by the migrations and loaded with the demo city (`BENCH_DB`, to keep benchmarks
+    run from several checkouts at once apart)."""
+    name = name or os.environ.get("BENCH_DB", "eldercare_bench")
     admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

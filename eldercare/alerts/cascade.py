@@ -83,6 +83,13 @@ def arm_start(incident_id: int, type_: str, created_at: datetime) -> None:
         timers.arm(START_TIMER, incident_id, created_at + _seconds("ELDERCARE_CASCADE_AFTER_S"))
 
 
+def start_timers(created: list[tuple[int, str, datetime]]) -> dict[tuple[str, int], datetime]:
+    """What `arm_start` arms, for every incident a batch opened (incident id, type, created at), to hand to
+    `timers.arm_many` with the batch's other timers."""
+    delay = _seconds("ELDERCARE_CASCADE_AFTER_S")
+    return {(START_TIMER, incident_id): at + delay for incident_id, type_, at in created if type_ in LIFE_SAFETY}
+
+
 @timers.timer_handler(START_TIMER)
 def _start_if_unclaimed(incident_id: int) -> None:
     incident = db.session.get(Incident, incident_id, populate_existing=True)

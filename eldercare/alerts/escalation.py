@@ -65,6 +65,13 @@ def arm_escalation(incident_id: int, created_at: datetime) -> None:
     timers.arm(TIMER_KIND, incident_id, created_at + thresholds()[0])
 
 
+def escalation_timers(created: dict[int, datetime]) -> dict[tuple[str, int], datetime]:
+    """What `arm_escalation` arms, for every incident a batch opened ({incident id: created at}), to hand to
+    `timers.arm_many` with the batch's other timers."""
+    first = thresholds()[0]
+    return {(TIMER_KIND, incident_id): at + first for incident_id, at in created.items()}
+
+
 def _reason(limit: timedelta) -> str:
     return f"unclaimed {int(limit.total_seconds())} s"
 

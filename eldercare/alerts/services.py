@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from eldercare.alerts import cascade
-from eldercare.alerts.escalation import arm_escalation
+from eldercare.alerts.escalation import escalation_timers
 from eldercare.alerts.events import INCIDENT_CREATED, INCIDENT_UPDATED, NOTICE
 from eldercare.alerts.models import (
     OPEN_INCIDENT_STATUSES,
@@ -19,6 +20,7 @@ from eldercare.alerts.models import (
     Incident,
     Notification,
 )
+from eldercare.core import timers
 from eldercare.core.db import on_commit
 from eldercare.core.errors import ApiError
 from eldercare.core.events import (
@@ -31,7 +33,7 @@ from eldercare.core.events import (
     team_room,
 )
 from eldercare.core.models import User
-from eldercare.core.sql import dialect_insert
+from eldercare.core.sql import insert_rows, rows_parameters
 from eldercare.core.states import Actor, StateMachine, TransitionConflict
 from eldercare.core.time import isoformat, utcnow
 from eldercare.devices.models import Device
@@ -159,34 +161,51 @@ def open_or_merge_many(alarms: list[Alarm], *, actor_prefix: str = "device") -> 
         seen = by_key.get(alarm.key)
         by_key[alarm.key] = alarm if seen is None else replace(seen, count=seen.count + alarm.count,
                                                                     at=max(seen.at, alarm.at))
-    table = Incident.__table__
-    insert = dialect_insert(table)
-    statement = (
-        insert.on_conflict_do_update(
-            index_elements=["dedupe_key"], index_where=OPEN_PREDICATE,
-            set_={"event_count": table.c.event_count + insert.excluded.event_count,
-                  "last_event_at": insert.excluded.last_event_at, "updated_at": insert.excluded.updated_at})
-        .returning(table.c.id, table.c.dedupe_key, table.c.event_count)
-    )
-    rows = db.session.connection().execute(statement, [
-        {"household_id": a.household_id, "device_id": a.device_id, "type": a.type, "priority": priority_of(a.type),
-         "status": "new", "dedupe_key": a.key, "event_count": a.count, "last_event_at": a.at, "lat": a.lat,
-         "lng": a.lng, "created_at": a.at, "updated_at": a.at, "escalation_level": 0, "follow_up": False,
-         "review_flag": False}
-        for a in by_key.values()
-    ]).all()
+    # Rows in key order: concurrent batches (several web workers) then lock the incidents they share in
+    # the same order and cannot deadlock.
+    rows = db.session.connection().execute(_incidents_upsert(db.engine.dialect.name), rows_parameters(
+        INCIDENT_COLUMNS,
+        [{"household_id": a.household_id, "device_id": a.device_id, "type": a.type, "priority": priority_of(a.type),
+          "status": "new", "dedupe_key": a.key, "event_count": a.count, "last_event_at": a.at, "lat": a.lat,
+          "lng": a.lng, "created_at": a.at, "updated_at": a.at, "escalation_level": 0, "follow_up": False,
+          "review_flag": False}
+         for _, a in sorted(by_key.items())],
+    )).all()
     created = [row for row in rows if row.event_count == by_key[row.dedupe_key].count]
-    for row in created:
-        alarm = by_key[row.dedupe_key]
-        actor = actor_prefix if ":" in actor_prefix else f"{actor_prefix}:{alarm.device_id}"
-        INCIDENT.record_new(row.id, "new", actor=actor, reason=f"{alarm.type} from device {alarm.device_id}")
-        arm_escalation(row.id, alarm.at)
-        cascade.arm_start(row.id, alarm.type, alarm.at)
+    # The births, escalation and cascade timers of every new incident: two statements for the batch,
+    # not a few round trips per incident.
+    INCIDENT.record_new_many([(row.id, _opener(actor_prefix, by_key[row.dedupe_key]),
+                               f"{by_key[row.dedupe_key].type} from device {by_key[row.dedupe_key].device_id}")
+                              for row in created], "new")
+    timers.arm_many({
+        **escalation_timers({row.id: by_key[row.dedupe_key].at for row in created}),
+        **cascade.start_timers([(row.id, by_key[row.dedupe_key].type, by_key[row.dedupe_key].at) for row in created]),
+    })
     created_ids = {row.id for row in created}
     for payload in incident_payloads([row.id for row in rows]):
         event = INCIDENT_CREATED if payload["id"] in created_ids else INCIDENT_UPDATED
         event.publish(payload, namespace=OPS_NAMESPACE, room=OPS_ROOM)
     return {row.dedupe_key: row.id for row in rows}
+
+
+INCIDENT_COLUMNS = ("household_id", "device_id", "type", "priority", "status", "dedupe_key", "event_count",
+                    "last_event_at", "lat", "lng", "created_at", "updated_at", "escalation_level", "follow_up",
+                    "review_flag")
+
+
+@functools.cache
+def _incidents_upsert(dialect: str) -> sa.Insert:
+    table = Incident.__table__
+    insert = insert_rows(table, INCIDENT_COLUMNS)
+    return (insert.on_conflict_do_update(
+        index_elements=["dedupe_key"], index_where=OPEN_PREDICATE,
+        set_={"event_count": table.c.event_count + insert.excluded.event_count,
+              "last_event_at": insert.excluded.last_event_at, "updated_at": insert.excluded.updated_at})
+        .returning(table.c.id, table.c.dedupe_key, table.c.event_count))
+
+
+def _opener(actor_prefix: str, alarm: Alarm) -> str:
+    return actor_prefix if ":" in actor_prefix else f"{actor_prefix}:{alarm.device_id}"
 
 
 def open_or_merge(*, device: Device, type_: str, at: datetime, actor: Actor, lat: float | None = None,
@@ -233,18 +252,19 @@ def incident_payloads(incident_ids: list[int]) -> list[dict]:
     """Incidents as the operators' queue shows them, read fresh (one query for any number)."""
     if not incident_ids:
         return []
-    rows = db.session.execute(
-        sa.select(Incident.id, Incident.status, Incident.household_id, Incident.device_id, Incident.type,
-                  Incident.priority, Incident.event_count, Incident.created_at, Incident.claimed_by_id,
-                  Household.code, Household.address, Community.name_zh)
-        .outerjoin(Household, Household.id == Incident.household_id)
-        .outerjoin(Community, Community.id == Household.community_id)
-        .where(Incident.id.in_(incident_ids)).order_by(Incident.id)
-    ).all()
+    rows = db.session.execute(_PAYLOADS, {"ids": list(incident_ids)}).all()
     return [{"id": r.id, "status": r.status, "household_id": r.household_id, "device_id": r.device_id,
              "type": r.type, "priority": r.priority, "event_count": r.event_count,
              "created_at": isoformat(r.created_at), "claimed_by": r.claimed_by_id, "household_code": r.code,
              "address": r.address, "community": r.name_zh} for r in rows]
+
+
+_PAYLOADS = (sa.select(Incident.id, Incident.status, Incident.household_id, Incident.device_id, Incident.type,
+                       Incident.priority, Incident.event_count, Incident.created_at, Incident.claimed_by_id,
+                       Household.code, Household.address, Community.name_zh)
+             .outerjoin(Household, Household.id == Incident.household_id)
+             .outerjoin(Community, Community.id == Household.community_id)
+             .where(Incident.id.in_(sa.bindparam("ids", expanding=True))).order_by(Incident.id))  # built once
 
 
 def _announce(event: SocketEvent, incident_id: int) -> None:

@@ -8,6 +8,7 @@ A domain registers what a kind of timer does with `@timer_handler("offer.expire"
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from celery import shared_task
 
 from eldercare.core.db import on_commit
 from eldercare.core.models import Timer
-from eldercare.core.sql import dialect_insert
+from eldercare.core.sql import dialect_insert, insert_rows, rows_parameters
 from eldercare.core.time import utcnow
 from eldercare.extensions import db
 
@@ -52,6 +53,45 @@ def arm(kind: str, ref_id: int, due_at: datetime) -> Timer:
     if due_at - utcnow() <= MAX_COUNTDOWN:
         on_commit(db.session, lambda: fire_timer.apply_async((timer_id,), eta=due_at))
     return timer
+
+
+def arm_many(due: dict[tuple[str, int], datetime]) -> None:
+    """`arm` for many timers at once ({(kind, ref_id): due_at}): one upsert, and one countdown message.
+
+    The intake opens dozens of incidents per batch, each with its escalation and cascade timers; a
+    statement and a broker message per timer made every batch wait on round trips. The message carries
+    the timers by kind, each group due at the latest of its due times (those of one batch lie within its
+    window, so the earliest fire at most that much later, or at the next sweep as always); the task fires
+    the first group and sends itself on to the next group's due time, from the worker.
+    """
+    if not due:
+        return
+    rows = db.session.connection().execute(_timers_upsert(db.engine.dialect.name), rows_parameters(
+        TIMER_COLUMNS, [{"kind": kind, "ref_id": ref_id, "due_at": due_at, "attempts": 0}
+                        for (kind, ref_id), due_at in sorted(due.items())],
+    )).all()
+    latest: dict[str, datetime] = {}
+    for (kind, _), due_at in due.items():
+        latest[kind] = max(due_at, latest.get(kind, due_at))
+    ids: dict[str, list[int]] = {}
+    for timer_id, kind in rows:
+        ids.setdefault(kind, []).append(timer_id)
+    horizon = utcnow() + MAX_COUNTDOWN
+    chain = [{"eta": latest[kind].isoformat(), "ids": ids[kind]} for kind in sorted(ids, key=latest.__getitem__)
+             if latest[kind] <= horizon]
+    if chain:
+        on_commit(db.session, lambda: fire_timer.apply_async((chain,), eta=datetime.fromisoformat(chain[0]["eta"])))
+
+
+TIMER_COLUMNS = ("kind", "ref_id", "due_at", "attempts")
+
+
+@functools.cache
+def _timers_upsert(dialect: str) -> sa.Insert:
+    insert = insert_rows(Timer.__table__, TIMER_COLUMNS)
+    return (insert.on_conflict_do_update(index_elements=["kind", "ref_id"],
+                                         set_={"due_at": insert.excluded.due_at, "fired_at": None, "attempts": 0})
+            .returning(Timer.__table__.c.id, Timer.__table__.c.kind))
 
 
 def disarm(kind: str, ref_id: int) -> None:
@@ -99,5 +139,12 @@ def sweep_timers() -> int:
 
 
 @shared_task(name="core.fire_timer", declared_queue="alarms", time_limit=30, ignore_result=True)
-def fire_timer(timer_id: int) -> bool:
+def fire_timer(timer_id: int | list[dict]) -> bool:
+    if isinstance(timer_id, list):  # armed together by `arm_many`: [{"eta", "ids"}, ...] by due time
+        first, rest = timer_id[0], timer_id[1:]
+        now = utcnow()
+        fired = sum(fire(one, now) for one in first["ids"]) > 0
+        if rest:
+            fire_timer.apply_async((rest,), eta=datetime.fromisoformat(rest[0]["eta"]))
+        return fired
     return fire(timer_id)

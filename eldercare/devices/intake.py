@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -43,8 +43,21 @@ class DeviceInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most `events` per `seconds` from one device (a fixed window opened by its first event)."""
+
+    events: int
+    seconds: int
+
+
+@dataclass(frozen=True, slots=True)
 class Inbound:
-    """One normalised device event, whatever protocol carried it."""
+    """One normalised device event, whatever protocol carried it.
+
+    `token_secret` and `rate_limit` are for callers that leave those checks to the batch (the HTTP path):
+    the event is stored only if the secret matches the device's token hash and the device is within its
+    limit; otherwise its outcome says why it was refused and nothing is written.
+    """
 
     device_id: int
     protocol: str
@@ -61,6 +74,8 @@ class Inbound:
     battery_pct: int | None = None
     detail: str | None = None
     raw: str | None = None
+    token_secret: str | None = field(default=None, repr=False)
+    rate_limit: RateLimit | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +83,7 @@ class Outcome:
     event_id: int | None
     duplicate: bool
     incident_id: int | None
+    refused: str | None = None  # "unauthenticated" or "rate_limited": nothing was stored
 
 
 class DeviceDirectory:
@@ -157,21 +173,26 @@ Result = Outcome | BaseException  # per event: its outcome, or why it could not 
 
 
 class IntakeBatcher:
-    """Group commit on a thread of its own.
+    """Group commit on threads of its own.
 
     Callers hand over lists of events (`submit_many`; `submit` for one) and get a Future of the per-event
     results, resolved once the batch holding them is committed. The thread joins whatever arrived within
     `max_wait_s` (up to `max_batch` events) into one transaction. If a batch fails as a whole, its events
     are retried one by one, so one bad event cannot take its neighbours down; nothing that happens here
     stops the thread.
+
+    `committers` threads (default one) may take turns: while one waits on the database for its batch, the
+    next batch is gathered and written by another. Concurrent batches are safe: they already run side by
+    side in several processes, and write shared rows in a fixed order (by key). On the 2-core benchmark
+    machine a second committer made no measurable difference (docs/BENCHMARKS.md), so it is off.
     """
 
     def __init__(self, app: Flask, process: Callable[[list[Inbound]], list[Outcome]], *,
-                 max_batch: int = 1000, max_wait_s: float = 0.002) -> None:
+                 max_batch: int = 1000, max_wait_s: float = 0.002, committers: int = 1) -> None:
         self.app, self.process = app, process
-        self.max_batch, self.max_wait_s = max_batch, max_wait_s
+        self.max_batch, self.max_wait_s, self.committers = max_batch, max_wait_s, committers
         self._queue: queue.SimpleQueue[tuple[list[Inbound], Future] | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._start_lock = threading.Lock()
 
     def submit_many(self, items: list[Inbound]) -> Future:
@@ -194,17 +215,21 @@ class IntakeBatcher:
         return single
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(10)
-            self._thread = None
+        threads, self._threads = self._threads, []
+        for _ in threads:
+            self._queue.put(None)  # one each
+        for thread in threads:
+            thread.join(10)
 
     def _ensure_started(self) -> None:
-        if self._thread is None:
+        if not self._threads:
             with self._start_lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="intake-batcher", daemon=True)
-                    self._thread.start()
+                if not self._threads:
+                    threads = [threading.Thread(target=self._run, name=f"intake-batcher-{n}", daemon=True)
+                               for n in range(self.committers)]
+                    for thread in threads:
+                        thread.start()
+                    self._threads = threads
 
     def _run(self) -> None:
         while True:

@@ -4,6 +4,9 @@
 runs in one transaction, with a handful of set-based statements whatever the batch size (a statement per
 event would cap the intake at one database round trip per event):
 
+0. the gate refuses events whose device token does not match or whose device is over its rate limit
+   (HTTP), from the same read of the devices' rows; refused events are not written at all;
+
 1. store the events once: a multi-row INSERT … ON CONFLICT (device, idempotency key) DO NOTHING;
    repeats, within the batch or from earlier, are answered with the stored event and incident;
 2. update each device once (last seen, battery, position, next heartbeat deadline, back online);
@@ -15,6 +18,7 @@ Heartbeats are not kept as events: they only move the device's deadline.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -23,9 +27,9 @@ from typing import NamedTuple
 import sqlalchemy as sa
 
 from eldercare.alerts import services as alerts
-from eldercare.core.sql import dialect_insert
+from eldercare.core.sql import insert_rows, rows_parameters
 from eldercare.core.time import utcnow
-from eldercare.devices import supervision
+from eldercare.devices import gate, supervision
 from eldercare.devices.events import DEVICE_ONLINE
 from eldercare.devices.intake import Inbound, Outcome
 from eldercare.devices.models import Device, DeviceEvent, DeviceModel
@@ -53,6 +57,10 @@ class DeviceFacts(NamedTuple):
     online: bool
     battery_pct: int | None
     low_battery_pct: int
+    status: str = "active"
+    protocol: str = ""
+    token_hash: str | None = None
+    no_activity_hours: int | None = None  # of its household
 
 
 Facts = dict[int, DeviceFacts]
@@ -65,6 +73,16 @@ def heartbeat_deadline(seen_at: datetime, interval_s: int) -> datetime:
 
 def ingest_batch(items: list[Inbound]) -> list[Outcome]:
     devices = _device_facts({item.device_id for item in items})
+    refused = gate.refusals(items, devices)
+    if not refused:
+        return _ingest(items, devices)
+    accepted = [item for index, item in enumerate(items) if index not in refused]
+    outcomes = iter(_ingest(accepted, devices) if accepted else ())
+    return [Outcome(None, False, None, refused[index]) if index in refused else next(outcomes)
+            for index in range(len(items))]
+
+
+def _ingest(items: list[Inbound], devices: Facts) -> list[Outcome]:
     dropped, recovered = supervision.battery_changes(
         {item.device_id: item.battery_pct for item in items if item.battery_pct is not None}, devices)
     events = [item for item in items if item.type != "heartbeat"]
@@ -81,16 +99,22 @@ def ingest_batch(items: list[Inbound]) -> list[Outcome]:
 
 
 def _device_facts(device_ids: set[int]) -> Facts:
-    """Every device of the batch in one query, with its model's low-battery threshold."""
+    """Every device of the batch in one query, with its model's low-battery threshold, its household's
+    no-activity setting and what the gate checks tokens against."""
     if not device_ids:
         return {}
-    rows = db.session.execute(
-        sa.select(Device.id, Device.heartbeat_interval_s, Device.household_id, Device.online, Device.battery_pct,
-                  sa.func.coalesce(DeviceModel.low_battery_pct, 20))
-        .outerjoin(DeviceModel, DeviceModel.code == Device.model)
-        .where(Device.id.in_(device_ids))
-    ).all()
+    rows = db.session.connection().execute(_FACTS, {"ids": list(device_ids)}).all()
     return {row[0]: DeviceFacts(*row[1:]) for row in rows}
+
+
+# The batch's statements are built once: constructing and cache-keying a statement costs more CPU than
+# running it, and the commit thread's CPU is what caps a web worker's intake.
+_FACTS = (sa.select(Device.id, Device.heartbeat_interval_s, Device.household_id, Device.online, Device.battery_pct,
+                    sa.func.coalesce(DeviceModel.low_battery_pct, 20), Device.status, Device.protocol,
+                    Device.token_hash, Household.no_activity_hours)
+          .outerjoin(DeviceModel, DeviceModel.code == Device.model)
+          .outerjoin(Household, Household.id == Device.household_id)
+          .where(Device.id.in_(sa.bindparam("ids", expanding=True))))
 
 
 # --- 1. events ----------------------------------------------------------------------------------------
@@ -110,13 +134,11 @@ def _store_events(events: list[Inbound]) -> tuple[dict[Key, _Stored], list[Inbou
     if not unique:
         return {}, []
     now = utcnow()
-    table = DeviceEvent.__table__
-    # executemany, not one VALUES list: the statement compiles once and SQLAlchemy sends the rows in
-    # multi-row batches ("insertmanyvalues"), where a literal VALUES list recompiles for every batch size.
+    # One statement of one array per column (core.sql.insert_rows): the same text whatever the batch size.
+    # In key order, as every shared row of a batch: concurrent batches wait for each other, never deadlock.
     inserted = db.session.connection().execute(
-        dialect_insert(table).on_conflict_do_nothing(index_elements=["device_id", "idempotency_key"])
-        .returning(table.c.id, table.c.device_id, table.c.idempotency_key),
-        [_event_row(item, now) for item in unique.values()],
+        _events_insert(db.engine.dialect.name),
+        rows_parameters(EVENT_COLUMNS, [_event_row(item, now) for _, item in sorted(unique.items())]),
     ).all()
     stored = {(row.device_id, row.idempotency_key): _Stored(row.id, False, None, unique[(row.device_id,
               row.idempotency_key)]) for row in inserted}
@@ -128,6 +150,18 @@ def _store_events(events: list[Inbound]) -> tuple[dict[Key, _Stored], list[Inbou
         ):
             stored[(row.device_id, row.idempotency_key)] = _Stored(row.id, True, row.incident_id, None)
     return stored, [entry.item for entry in stored.values() if not entry.duplicate]
+
+
+EVENT_COLUMNS = ("device_id", "idempotency_key", "type", "qualifier", "zone", "code", "lat", "lng", "accuracy_m",
+                 "battery_pct", "detail", "occurred_at", "received_at", "protocol", "raw", "processed_at",
+                 "incident_id")
+
+
+@functools.cache
+def _events_insert(dialect: str) -> sa.Insert:
+    table = DeviceEvent.__table__
+    return (insert_rows(table, EVENT_COLUMNS).on_conflict_do_nothing(index_elements=["device_id", "idempotency_key"])
+            .returning(table.c.id, table.c.device_id, table.c.idempotency_key))
 
 
 def _event_row(item: Inbound, now: datetime) -> dict:
@@ -150,9 +184,11 @@ def _link_events(stored: dict[Key, _Stored], incidents: dict[Key, int | None]) -
     links = [{"e_id": stored[key].event_id, "i_id": incident_id} for key, incident_id in incidents.items()
              if incident_id is not None]
     if links:
-        table = DeviceEvent.__table__
-        db.session.connection().execute(
-            table.update().where(table.c.id == sa.bindparam("e_id")).values(incident_id=sa.bindparam("i_id")), links)
+        db.session.connection().execute(_LINK, links)
+
+
+_LINK = (DeviceEvent.__table__.update().where(DeviceEvent.__table__.c.id == sa.bindparam("e_id"))
+         .values(incident_id=sa.bindparam("i_id")))
 
 
 # --- 2. devices ---------------------------------------------------------------------------------------
@@ -171,21 +207,23 @@ def _update_devices(items: list[Inbound], devices: Facts) -> None:
             row["lat"], row["lng"] = item.lat, item.lng
         if item.type in ACTIVITY:
             row["activity"] = item.received_at
-    if not latest:
-        return
-    table = Device.__table__
-    keep = sa.func.coalesce
-    db.session.connection().execute(
-        table.update().where(table.c.id == sa.bindparam("d_id")).values(
-            last_seen_at=sa.bindparam("seen"), next_heartbeat_due=sa.bindparam("due"), online=True,
-            battery_pct=keep(sa.bindparam("battery", type_=sa.Integer), table.c.battery_pct),
-            last_lat=keep(sa.bindparam("lat", type_=table.c.last_lat.type), table.c.last_lat),
-            last_lng=keep(sa.bindparam("lng", type_=table.c.last_lng.type), table.c.last_lng),
-            last_activity_at=keep(sa.bindparam("activity", type_=table.c.last_activity_at.type),
-                                  table.c.last_activity_at),
-        ),
-        list(latest.values()),
+    if latest:  # in device order: two workers' batches lock shared devices in the same order
+        db.session.connection().execute(_UPDATE_DEVICE, [latest[device_id] for device_id in sorted(latest)])
+
+
+def _update_device_statement() -> sa.Update:
+    table, keep = Device.__table__, sa.func.coalesce
+    return table.update().where(table.c.id == sa.bindparam("d_id")).values(
+        last_seen_at=sa.bindparam("seen"), next_heartbeat_due=sa.bindparam("due"), online=True,
+        battery_pct=keep(sa.bindparam("battery", type_=sa.Integer), table.c.battery_pct),
+        last_lat=keep(sa.bindparam("lat", type_=table.c.last_lat.type), table.c.last_lat),
+        last_lng=keep(sa.bindparam("lng", type_=table.c.last_lng.type), table.c.last_lng),
+        last_activity_at=keep(sa.bindparam("activity", type_=table.c.last_activity_at.type),
+                              table.c.last_activity_at),
     )
+
+
+_UPDATE_DEVICE = _update_device_statement()
 
 
 def _bring_back_online(device_ids: Iterable[int]) -> None:
@@ -204,21 +242,21 @@ def _bring_back_online(device_ids: Iterable[int]) -> None:
 def _record_activity(items: list[Inbound], devices: Facts) -> None:
     """Signs of life move the home's no-activity deadline to N hours from now and end a second chance."""
     latest: dict[int, datetime] = {}
+    hours: dict[int, int | None] = {}
     for item in items:
-        household_id = devices.get(item.device_id, UNKNOWN).household_id
-        if household_id is not None:
-            latest[household_id] = max(item.received_at, latest.get(household_id, item.received_at))
-    if not latest:
-        return
-    hours = dict(db.session.execute(sa.select(Household.id, Household.no_activity_hours)
-                                    .where(Household.id.in_(list(latest)))).all())
-    table = Household.__table__
-    db.session.connection().execute(
-        table.update().where(table.c.id == sa.bindparam("h_id")).values(
-            last_activity_at=sa.bindparam("at"), no_activity_due_at=sa.bindparam("due"), no_activity_stage=0),
-        [{"h_id": household_id, "at": at, "due": at + timedelta(hours=hours[household_id])
-          if hours.get(household_id) else None} for household_id, at in latest.items() if household_id in hours],
-    )
+        facts = devices.get(item.device_id, UNKNOWN)
+        if facts.household_id is not None:
+            latest[facts.household_id] = max(item.received_at, latest.get(facts.household_id, item.received_at))
+            hours[facts.household_id] = facts.no_activity_hours
+    if latest:  # in household order, as devices
+        db.session.connection().execute(_ACTIVITY, [
+            {"h_id": household_id, "at": at, "due": at + timedelta(hours=hours[household_id])
+             if hours[household_id] else None} for household_id, at in sorted(latest.items())])
+
+
+_ACTIVITY = (Household.__table__.update().where(Household.__table__.c.id == sa.bindparam("h_id"))
+             .values(last_activity_at=sa.bindparam("at"), no_activity_due_at=sa.bindparam("due"),
+                     no_activity_stage=0))
 
 
 # --- 4. incidents -------------------------------------------------------------------------------------
