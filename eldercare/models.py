@@ -11,7 +11,8 @@ from eldercare.providers.models import EmergencyTeam, Provider, ProviderHours, P
 from eldercare.reports.models import Settlement
 
 __all__ = [
-    "ActionStep", "AuditEvent", "CallbackTask", "CascadeStep", "Community", "Contact", "Device", "DeviceEvent", "DeviceModel",
+    "ActionStep", "AuditEvent", "CallbackTask", "CascadeStep", "Community", "Contact", "Device", "DeviceEvent",
+    "DeviceModel",
     "District",
     "EmergencyTeam", "FollowUp", "GridCell", "Household", "Incident", "Notification", "Offer", "Order",
     "Provider", "ProviderHours", "ProviderWorker", "RecurringOrder", "Resident", "ServiceCategory",

@@ -151,6 +151,8 @@ class FollowUp(db.Model):
     operator_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     done_at: Mapped[datetime | None]
 
+    order = relationship("Order")
+
 
 CALLBACK_STATUSES = ("pending", "done", "cancelled")
 
