@@ -159,7 +159,7 @@
     serviceQ.value = serviceName(service);
     servicePicked.replaceChildren(
       el("strong", serviceName(service)), el("span", " " + service.code + " · "),
-      el("span", fill(strings.yuan, {amount: service.unit_price}) + " " + fill(strings.perUnit, {unit: service.unit})),
+      el("span", fill(strings.yuan, {amount: service.unit_price}) + " " + fill(strings.perUnit, {unit: label("units", service.unit)})),
       el("span", " · " + (service.subsidy_eligible ? strings.subsidyEligible : strings.notSubsidised)));
     servicePicked.dataset.code = service.code;
     servicePicked.hidden = false;
