@@ -129,6 +129,8 @@ def test_operators_list_and_close_a_callback_once(client, db_session, emitted, o
     press(client, "svc-after")
     assert len(pending_of(db_session, device.household_id)) == 1
     assert client.get("/api/v1/callback-tasks", headers=bearer(staff_of(db_session, 1))).status_code == 403
+    assert client.get("/api/v1/callback-tasks?status=bogus", headers=ops("operator1")).status_code == 400
+    assert client.post("/api/v1/callback-tasks/999999", json={}, headers=ops("operator1")).status_code == 404
 
 
 def test_candidates_name_the_left_out_and_follow_ups_carry_the_order(client, db_session, emitted, ops):
@@ -164,3 +166,14 @@ def test_order_page_renders_with_translated_strings(client):
     assert "escalations.js" not in html  # supervisors only
     login_session(client, "supervisor1")
     assert "escalations.js" in client.get("/ops/orders").get_data(as_text=True)
+
+
+def test_order_page_in_english_loads_only_its_own_files(client):
+    import re
+
+    login_session(client, "admin")
+    html = client.get("/ops/orders?lang=en").get_data(as_text=True)
+    assert "New order" in html and "Escalated orders" in html and "新建工单" not in html
+    sources = re.findall(r'<(?:script|link|img)[^>]+(?:src|href)="([^"]+)"', html)
+    assert sources and all(source.startswith("/static/") for source in sources), sources
+    assert "<script>" not in html

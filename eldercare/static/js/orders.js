@@ -253,6 +253,8 @@
   form.addEventListener("submit", function (event) { event.preventDefault(); submit(); });
   form.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); submit(); }
+    // A plain Enter in a field picks (or does nothing): only Ctrl+Enter or the button places an order.
+    else if (event.key === "Enter" && event.target.tagName === "INPUT") { event.preventDefault(); }
   });
   app.shortcuts["/"] = function () { householdQ.focus(); householdQ.select(); };
 
