@@ -171,6 +171,8 @@ def test_operator_takes_an_order_and_follows_it_live(console, live_server, celer
     [follow_up] = [f for f in follow_ups if f["order_id"] == order_id]
     row = page.locator(f"#followup-{follow_up['id']}")
     expect(row).to_be_visible()
+    row.locator("button.fu-household").click()  # whom to call
+    expect(row.locator(".fu-whom")).to_contain_text(phone)
     row.locator("button.fu-record").click()
     expect(page.locator("#followups-status")).to_have_text("请给出评分。")  # a rating is required
     row.locator("select.fu-rating").select_option("4")

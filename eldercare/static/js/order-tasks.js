@@ -73,6 +73,19 @@
     tr.id = "followup-" + item.id;
     var orderCell = o.el("td");
     orderCell.appendChild(button("#" + item.order_id, "button-quiet", function () { o.showOrder(item.order_id); }));
+    var whom = button(strings.openHousehold + " #" + item.household_id, "button-quiet fu-household", function () {
+      // Whom to call: the household's record (opening it is an audit event, as on the alarm screen).
+      app.api("GET", "/api/v1/households/" + item.household_id).then(function (result) {
+        if (!result.ok) { return; }
+        var h = result.data;
+        var people = h.residents.filter(function (r) { return r.phone; }).map(function (r) {
+          return r.name + " " + r.phone;
+        });
+        whom.replaceWith(o.el("span", [h.code, h.phone].concat(people).filter(Boolean).join(" · "), "fu-whom"));
+      });
+    });
+    orderCell.appendChild(o.el("br"));
+    orderCell.appendChild(whom);
     tr.appendChild(orderCell);
     tr.appendChild(o.el("td", o.serviceName(item)));
     var provider = o.el("td");
