@@ -4,14 +4,15 @@ from eldercare.alerts.models import ActionStep, CascadeStep, Incident, Notificat
 from eldercare.catalog.models import ServiceCategory, ServiceType
 from eldercare.core.models import AuditEvent, StateEvent, Timer, User
 from eldercare.devices.models import Device, DeviceEvent, DeviceModel
-from eldercare.dispatch.models import FollowUp, Offer, Order, RecurringOrder
+from eldercare.dispatch.models import CallbackTask, FollowUp, Offer, Order, RecurringOrder
 from eldercare.geo.models import Community, District, GridCell
 from eldercare.households.models import Contact, Household, Resident
 from eldercare.providers.models import EmergencyTeam, Provider, ProviderHours, ProviderWorker, TeamMember
 from eldercare.reports.models import Settlement
 
 __all__ = [
-    "ActionStep", "AuditEvent", "CascadeStep", "Community", "Contact", "Device", "DeviceEvent", "DeviceModel",
+    "ActionStep", "AuditEvent", "CallbackTask", "CascadeStep", "Community", "Contact", "Device", "DeviceEvent",
+    "DeviceModel",
     "District",
     "EmergencyTeam", "FollowUp", "GridCell", "Household", "Incident", "Notification", "Offer", "Order",
     "Provider", "ProviderHours", "ProviderWorker", "RecurringOrder", "Resident", "ServiceCategory",

@@ -139,6 +139,10 @@ MATRIX: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/api/v1/follow-ups"): OPS,
     ("POST", "/api/v1/follow-ups/999999"): OPS,
     ("GET", "/api/v1/providers/1/scorecard"): OPS | {"provider_staff"},  # provider1 is staff of company 1
+    # The order page and the call-back tasks of the green service key (the empty body closes nothing: 404).
+    ("GET", "/ops/orders"): OPS,
+    ("GET", "/api/v1/callback-tasks"): OPS,
+    ("POST", "/api/v1/callback-tasks/999999"): OPS,
 }
 
 

@@ -12,7 +12,9 @@ event would cap the intake at one database round trip per event):
 2. update each device once (last seen, battery, position, next heartbeat deadline, back online);
 3. homes showing a sign of life get their no-activity deadline pushed back;
 4. alarms open or merge their incidents in one upsert; cancels and restores, rare, go one by one;
-5. the stored events learn their incident.
+5. the stored events learn their incident;
+6. presses of the green "service" key (`service_request`) open or count up the households' call-back
+   tasks in one upsert (eldercare.dispatch.callbacks), only when the batch has any.
 Heartbeats are not kept as events: they only move the device's deadline.
 """
 
@@ -33,6 +35,7 @@ from eldercare.devices import gate, supervision
 from eldercare.devices.events import DEVICE_ONLINE
 from eldercare.devices.intake import Inbound, Outcome
 from eldercare.devices.models import Device, DeviceEvent, DeviceModel
+from eldercare.dispatch import callbacks
 from eldercare.extensions import db
 from eldercare.households.models import Household
 
@@ -94,6 +97,7 @@ def _ingest(items: list[Inbound], devices: Facts) -> list[Outcome]:
     reported = {item.device_id for item in fresh if item.type == "low_battery"}  # already an alarm above
     _battery_incidents([d for d in dropped if d not in reported], recovered, devices, items[-1].received_at)
     _link_events(stored, incidents)
+    _open_callbacks([item for item in fresh if item.type == "service_request"], devices)
     return [Outcome(None, False, None) if item.type == "heartbeat" else _outcome(item, stored, incidents)
             for item in items]
 
@@ -281,6 +285,15 @@ def _apply_to_incidents(fresh: list[Inbound], devices: Facts) -> dict[Key, int |
     opened = alerts.open_or_merge_many(list(alarms.values()))
     incidents.update({key: opened[alarm.key] for key, alarm in alarms.items()})
     return incidents
+
+
+# --- 6. call-back tasks -------------------------------------------------------------------------------
+
+def _open_callbacks(items: list[Inbound], devices: Facts) -> None:
+    presses = [callbacks.Press(household_id, item.device_id, item.received_at) for item in items
+               if (household_id := devices.get(item.device_id, UNKNOWN).household_id) is not None]
+    if presses:  # the usual batch has none: no statement at all
+        callbacks.open_for_presses(presses)
 
 
 def _battery_incidents(dropped: list[int], recovered: list[int],

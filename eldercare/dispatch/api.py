@@ -27,6 +27,7 @@ from eldercare.dispatch.schemas import (
 )
 from eldercare.dispatch.services import get_offer, get_order
 from eldercare.extensions import db
+from eldercare.providers.models import Provider
 
 blp = ApiBlueprint("dispatch", __name__, description="Service orders, matching and offers")
 BEARER = [{"bearer": []}]
@@ -81,9 +82,12 @@ def order_candidates(order_id: int) -> dict:
     """The ranking the next dispatch round would use ("why ranked here"), and the rule each other provider
     of the type fails."""
     screening = orders.candidates(get_order(order_id))
+    names = dict(db.session.execute(sa.select(Provider.id, Provider.name_zh)
+                                    .where(Provider.id.in_(list(screening.rejected)))).all())
     return {"eligible": [{"provider_id": c.provider_id, "name_zh": c.name, **c.explanation(rank)}
                          for rank, c in enumerate(screening.eligible, start=1)],
-            "rejected": [{"provider_id": p, "rule": rule} for p, rule in sorted(screening.rejected.items())]}
+            "rejected": [{"provider_id": p, "name_zh": names.get(p), "rule": rule}
+                         for p, rule in sorted(screening.rejected.items())]}
 
 
 @blp.route("/orders/<int:order_id>/assign", methods=["POST"])

@@ -37,3 +37,13 @@ OFFER_CREATED = SocketEvent("offer.created", OfferPayloadSchema())
 OFFER_WITHDRAWN = SocketEvent("offer.withdrawn", OfferPayloadSchema())
 ORDER_UPDATED = SocketEvent("order.updated", OrderPayloadSchema())
 ORDER_ESCALATED = SocketEvent("order.escalated", OrderPayloadSchema())
+
+
+class CallbackPayloadSchema(EventPayloadSchema):
+    household_id = ma.fields.Integer(required=True)
+    presses = ma.fields.Integer(required=True)
+
+
+# `callback.updated` (/ops, room `ops`): a call-back task opened (or pressed again: `presses`) by a device's
+# green "service" key, or closed by an operator (`status` done / cancelled).
+CALLBACK_UPDATED = SocketEvent("callback.updated", CallbackPayloadSchema())

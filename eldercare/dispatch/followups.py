@@ -18,7 +18,7 @@ from eldercare.core.models import User
 from eldercare.core.time import utcnow
 from eldercare.dispatch import matching
 from eldercare.dispatch.models import FollowUp, Offer, Order
-from eldercare.dispatch.services import ORDER
+from eldercare.dispatch.services import ORDER, announce_order
 from eldercare.extensions import db
 from eldercare.providers.models import Provider
 
@@ -58,6 +58,7 @@ def record(follow_up: FollowUp, user: User, data: dict) -> FollowUp:
     if status == "done" and order.status == "completed":
         ORDER.transition(order, "verified", actor=user, reason=f"follow-up {follow_up.id}: rating {data['rating']}",
                          data={"rating": data["rating"], "complaint": bool(data.get("complaint"))})
+        announce_order(order)  # consoles showing the order see it verified
     return follow_up
 
 

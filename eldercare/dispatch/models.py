@@ -150,3 +150,38 @@ class FollowUp(db.Model):
     notes: Mapped[str | None] = mapped_column(sa.Text)
     operator_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     done_at: Mapped[datetime | None]
+
+    order = relationship("Order")
+
+
+CALLBACK_STATUSES = ("pending", "done", "cancelled")
+
+
+class CallbackTask(db.Model):
+    """A device's green "service" key was pressed: an operator calls the household back (issue 6, item 4).
+
+    Its own small table rather than a FollowUp: a follow-up belongs to a completed order (one per order),
+    a call-back comes before any order exists. One pending task per household (the partial unique index):
+    pressing the key again only counts `presses`. The intake writes it in one upsert per batch
+    (eldercare.dispatch.callbacks.open_for_presses); an operator closes it `done` (often creating an order,
+    then named in `order_id`) or `cancelled`."""
+
+    __tablename__ = "callback_tasks"
+    __table_args__ = (
+        sa.Index("uq_callback_tasks_pending_household", "household_id", unique=True,
+                 postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(sa.ForeignKey("households.id"))
+    device_id: Mapped[int | None] = mapped_column(sa.ForeignKey("devices.id"))
+    status: Mapped[str] = mapped_column(enum_column(*CALLBACK_STATUSES, name="callback_status"), default="pending")
+    presses: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    last_pressed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None]
+    done_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    order_id: Mapped[int | None] = mapped_column(sa.ForeignKey("orders.id"))
+    notes: Mapped[str | None] = mapped_column(sa.Text)
+
+    household = relationship("Household")

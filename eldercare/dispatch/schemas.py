@@ -166,6 +166,7 @@ class CandidateSchema(ma.Schema):
 
 class RejectedSchema(ma.Schema):
     provider_id = ma.fields.Integer()
+    name_zh = ma.fields.String(allow_none=True)
     rule = ma.fields.String(metadata={"description": "offers_type, covers, active, open or capacity"})
 
 
@@ -238,6 +239,13 @@ class FollowUpSchema(ma.Schema):
     notes = ma.fields.String(allow_none=True)
     operator_id = ma.fields.Integer(allow_none=True)
     done_at = ma.fields.AwareDateTime(allow_none=True)
+    # What the operator needs on the call-back list (the household is opened through /households/<id>).
+    household_id = ma.fields.Function(lambda f: f.order.household_id)
+    provider_id = ma.fields.Function(lambda f: f.order.provider_id)
+    provider_name_zh = ma.fields.Function(lambda f: f.order.provider.name_zh if f.order.provider else None)
+    service_name_zh = ma.fields.Function(lambda f: f.order.service_type.name_zh)
+    service_name_en = ma.fields.Function(lambda f: f.order.service_type.name_en)
+    completed_at = ma.fields.Function(lambda f: isoformat(f.order.completed_at))
 
 
 class ScorecardSchema(ma.Schema):
@@ -255,3 +263,39 @@ class ScorecardSchema(ma.Schema):
     rating_prior = ma.fields.Float()
     complaints = ma.fields.Integer()
     window_days = ma.fields.Integer()
+
+
+# --- call-back tasks (a device's green "service" key) ------------------------------------------------
+
+class CallbackQuerySchema(PageArgsSchema):
+    status = ma.fields.String(load_default="pending", validate=ma.validate.OneOf(("pending", "done", "cancelled")))
+
+
+class CallbackCloseSchema(Strict):
+    status = ma.fields.String(load_default="done", validate=ma.validate.OneOf(("done", "cancelled")))
+    order_id = ma.fields.Integer(load_default=None, allow_none=True, validate=_id,
+                                 metadata={"description": "The order the call led to (of the same household)."})
+    notes = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=2000))
+
+
+class CallbackHouseholdSchema(ma.Schema):
+    id = ma.fields.Integer()
+    code = ma.fields.String()
+    address = ma.fields.String()
+    phone = ma.fields.String(allow_none=True)
+    residents = ma.fields.Function(lambda h: [r.name for r in h.residents if r.active])
+
+
+class CallbackTaskSchema(ma.Schema):
+    id = ma.fields.Integer()
+    status = ma.fields.String()
+    household_id = ma.fields.Integer()
+    household = ma.fields.Nested(CallbackHouseholdSchema, metadata={"description": "Whom to call (audited)."})
+    device_id = ma.fields.Integer(allow_none=True)
+    presses = ma.fields.Integer()
+    created_at = ma.fields.AwareDateTime()
+    last_pressed_at = ma.fields.AwareDateTime()
+    done_at = ma.fields.AwareDateTime(allow_none=True)
+    done_by_id = ma.fields.Integer(allow_none=True)
+    order_id = ma.fields.Integer(allow_none=True)
+    notes = ma.fields.String(allow_none=True)
