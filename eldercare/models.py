@@ -7,13 +7,20 @@ from eldercare.devices.models import Device, DeviceEvent, DeviceModel
 from eldercare.dispatch.models import FollowUp, Offer, Order, RecurringOrder
 from eldercare.geo.models import Community, District, GridCell
 from eldercare.households.models import Contact, Household, Resident
-from eldercare.providers.models import EmergencyTeam, Provider, ProviderHours, ProviderWorker, TeamMember
+from eldercare.providers.models import (
+    EmergencyTeam,
+    Provider,
+    ProviderChangeRequest,
+    ProviderHours,
+    ProviderWorker,
+    TeamMember,
+)
 from eldercare.reports.models import Settlement
 
 __all__ = [
     "ActionStep", "AuditEvent", "CascadeStep", "Community", "Contact", "Device", "DeviceEvent", "DeviceModel",
     "District",
     "EmergencyTeam", "FollowUp", "GridCell", "Household", "Incident", "Notification", "Offer", "Order",
-    "Provider", "ProviderHours", "ProviderWorker", "RecurringOrder", "Resident", "ServiceCategory",
-    "ServiceType", "Settlement", "StateEvent", "TeamDispatch", "TeamMember", "Timer", "User",
+    "Provider", "ProviderChangeRequest", "ProviderHours", "ProviderWorker", "RecurringOrder", "Resident",
+    "ServiceCategory", "ServiceType", "Settlement", "StateEvent", "TeamDispatch", "TeamMember", "Timer", "User",
 ]
