@@ -16,12 +16,13 @@ from eldercare.providers.schemas import (
     ChangeRequestQuerySchema,
     ChangeRequestSchema,
     ProviderDetailSchema,
+    ProviderWorkerSchema,
     ReviewSchema,
-    WorkerSchema,
 )
 
 blp = ApiBlueprint("provider_changes", __name__, description="Provider profiles and their change requests")
 BEARER = [{"bearer": []}]
+CHANGE_PAGE = page_schema(ChangeRequestSchema)
 
 
 @blp.route("/providers/<int:provider_id>", methods=["GET"])
@@ -35,7 +36,7 @@ def get_provider(provider_id: int) -> Provider:
 
 @blp.route("/providers/<int:provider_id>/workers", methods=["GET"])
 @roles(*OPS, "provider_staff")
-@blp.response(200, WorkerSchema(many=True))
+@blp.response(200, ProviderWorkerSchema(many=True))
 @blp.doc(security=BEARER)
 def list_workers(provider_id: int) -> list[ProviderWorker]:
     """The company's active workers (whom a job can be given to). Provider staff: their own company only."""
@@ -48,7 +49,7 @@ def list_workers(provider_id: int) -> list[ProviderWorker]:
 @blp.route("/providers/<int:provider_id>/change-requests", methods=["GET"])
 @roles(*SUPERVISORS, "provider_staff")
 @blp.arguments(ChangeRequestQuerySchema, location="query")
-@blp.response(200, page_schema(ChangeRequestSchema))
+@blp.response(200, CHANGE_PAGE)
 @blp.doc(security=BEARER)
 def list_company_requests(args: dict, provider_id: int) -> dict:
     """The company's change requests, newest first. Provider staff: their own company only."""
@@ -78,7 +79,7 @@ def submit_request(data: dict, provider_id: int) -> ProviderChangeRequest:
 @blp.route("/provider-change-requests", methods=["GET"])
 @roles(*SUPERVISORS)
 @blp.arguments(ChangeRequestQuerySchema, location="query")
-@blp.response(200, page_schema(ChangeRequestSchema))
+@blp.response(200, CHANGE_PAGE)
 @blp.doc(security=BEARER)
 def list_requests(args: dict) -> dict:
     """Every company's requests (`?status=pending`: what waits for a decision, oldest first)."""

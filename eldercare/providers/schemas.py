@@ -104,7 +104,7 @@ class ChangeRequestCreateSchema(Strict):
 
     @ma.validates("hours")
     def _one_per_day(self, value: list, **kwargs: object) -> None:
-        _unique([h["weekday"] for h in value])
+        _unique([h["weekday"] for h in value if "weekday" in h])
 
 
 class ReviewSchema(Strict):
@@ -130,7 +130,7 @@ class ChangeRequestSchema(ma.Schema):
     previous = ma.fields.Dict(allow_none=True)
 
 
-class WorkerSchema(ma.Schema):
+class ProviderWorkerSchema(ma.Schema):
     id = ma.fields.Integer()
     name = ma.fields.String()
     phone = ma.fields.String()
