@@ -143,3 +143,19 @@ def test_admin_page_lists_and_decides(client, db_session, ops):
     again = client.post(f"/admin/provider-changes/{change['id']}/reject", data={"csrf_token": csrf})
     assert again.status_code == 302
     assert "已处理过" in client.get("/admin/provider-changes/").get_data(as_text=True)
+
+
+def test_console_page_of_a_company(client):
+    login_session(client, "provider1")
+    html = client.get("/provider/").get_data(as_text=True)
+    assert 'id="company-console" data-provider-id="1"' in html and 'id="team-console"' not in html
+    assert "派单" in html and "企业资料" in html and "提交审批" in html and "新城区" in html
+    assert "/static/js/provider-offers.js" in html and "<script>" not in html
+    english = client.get("/provider/?lang=en").get_data(as_text=True)
+    assert "Offers" in english and "Company profile" in english and "Submit for approval" in english
+
+
+def test_team_members_keep_their_console(client):
+    login_session(client, "team1")
+    html = client.get("/provider/").get_data(as_text=True)
+    assert 'id="team-console"' in html and 'id="company-console"' not in html
