@@ -2,7 +2,8 @@
 item 6): an operator's order reaches the company's phone live, with its sound and a moving countdown; accept
 (the operator sees it accepted), worker, en route, arrived, completed — the resident's phone shown only from
 acceptance; an offer left to expire moves on to the next company and leaves the console live; a decline with a
-reason; a profile change proposed by the company and approved by an administrator in another browser."""
+reason; a 409 for an offer answered meanwhile; a profile change proposed by the company and approved by an
+administrator in another browser."""
 
 from __future__ import annotations
 
@@ -163,6 +164,22 @@ def test_expired_offer_moves_on_and_a_decline_with_a_reason(console, live_server
     answered = order_status(live_server, order["id"], "offered")
     [mine] = [o for o in answered["offers"] if o["id"] == offer_id]
     assert (mine["status"], mine["decline_reason"]) == ("declined", "距离太远")
+
+    # A colleague answers on another device while this console is cut off: its accept gets 409, says why,
+    # and the offer leaves the list; the console reconnects.
+    order, offer_id = offer_to_provider_one(app, live_server)
+    card = page.locator(f"#offer-{offer_id}")
+    expect(card).to_be_visible()
+    page.evaluate("window.Eldercare.socket.disconnect()")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "disconnected")
+    colleague = api(live_server, "provider1").post(f"{live_server.url}/api/v1/offers/{offer_id}/decline",
+                                                   json={"reason": "同事已拒单"}, timeout=10)
+    assert colleague.status_code == 200
+    card.get_by_role("button", name="接单", exact=True).click()
+    expect(card).to_have_count(0)
+    expect(page.locator("#company-message")).to_have_text(f"订单 #{order['id']} 的派单已失效：已被拒绝。")
+    page.evaluate("window.Eldercare.socket.connect()")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "connected")
     assert not tab.errors
 
 

@@ -229,6 +229,10 @@
                   "ok");
       load();  // the list carries what the event does not (the price)
     });
+    // A colleague's answer on another device moves the order on: the list is read again.
+    app.socket.on("order.updated", function (order) {
+      if (sorted().some(function (offer) { return offer.order_id === order.id; })) { load(); }
+    });
     app.socket.on("offer.withdrawn", function (offer) {
       if (!offers[offer.id]) { return; }
       company.say(fill(strings.offerGone, {id: offer.order_id,
