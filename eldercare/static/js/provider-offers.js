@@ -13,8 +13,17 @@
   var list = document.getElementById("offers");
   var empty = document.getElementById("offers-empty");
   var count = document.getElementById("offers-count");
+  var news = document.getElementById("offer-news");
   var offers = {};  // offer id -> offer (pending only)
   app.offersAnnounced = 0;  // new offers announced with a sound (the browser tests read it)
+
+  /* What arrived live (new offers, offers gone) as a short log, newest first: one line never hides another. */
+  function announce(text, kind) {
+    var line = el("li", text);
+    line.dataset.kind = kind;
+    news.insertBefore(line, news.firstChild);
+    while (news.children.length > 3) { news.removeChild(news.lastChild); }
+  }
 
   function left(offer) {
     return Math.ceil((new Date(offer.expires_at).getTime() - Date.now()) / 1000);
@@ -225,8 +234,7 @@
       if (offers[offer.id]) { return; }
       app.offersAnnounced += 1;
       app.beep();
-      company.say(fill(strings.newOffer, {service: company.serviceName(offer), community: offer.community || ""}),
-                  "ok");
+      announce(fill(strings.newOffer, {service: company.serviceName(offer), community: offer.community || ""}), "ok");
       load();  // the list carries what the event does not (the price)
     });
     // A colleague's answer on another device moves the order on: the list is read again.
@@ -235,8 +243,8 @@
     });
     app.socket.on("offer.withdrawn", function (offer) {
       if (!offers[offer.id]) { return; }
-      company.say(fill(strings.offerGone, {id: offer.order_id,
-                                           why: strings.conflicts[offer.status] || offer.status}), "error");
+      announce(fill(strings.offerGone, {id: offer.order_id, why: strings.conflicts[offer.status] || offer.status}),
+               "error");
       drop(offer.id);
     });
   }
