@@ -48,14 +48,14 @@
       return box;
     }
     var r = job.resident;
-    box.appendChild(el("p", strings.resident + ": " + (r.name || "–"), "resident-name"));
-    var phone = el("p", strings.phone + ": ", "resident-phone");
+    box.appendChild(el("p", strings.resident + " " + (r.name || "–"), "resident-name"));
+    var phone = el("p", strings.phone + " ", "resident-phone");
     var link = el("a", r.phone || "–");
     if (r.phone) { link.href = "tel:" + r.phone; }
     phone.appendChild(link);
     box.appendChild(phone);
-    box.appendChild(el("p", strings.address + ": " + r.address, "resident-address"));
-    if (r.access_info) { box.appendChild(el("p", strings.access + ": " + r.access_info, "resident-access")); }
+    box.appendChild(el("p", strings.address + " " + r.address, "resident-address"));
+    if (r.access_info) { box.appendChild(el("p", strings.access + " " + r.access_info, "resident-access")); }
     return box;
   }
 
@@ -151,7 +151,7 @@
     item.appendChild(el("p", [job.community, job.scheduled_for ? fill(strings.scheduledAt,
       {time: company.formatTime(job.scheduled_for)}) : strings.asap].filter(Boolean).join(" · "), "job-where"));
     item.appendChild(el("p", (strings.orderStatuses[job.status] || job.status) +
-                             (job.worker_name ? " · " + strings.worker + ": " + job.worker_name : ""), "job-state"));
+                             (job.worker_name ? " · " + fill(strings.workerIs, {name: job.worker_name}) : ""), "job-state"));
     item.appendChild(residentBlock(job));
     var actions = el("div", undefined, "job-actions");
     if (job.status === "accepted" || job.status === "assigned") { item.appendChild(workerForm(job)); }
