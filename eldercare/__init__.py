@@ -89,6 +89,7 @@ def _register_blueprints(app: Flask) -> None:
     from eldercare.geo import api as geo_api
     from eldercare.households import api as households_api
     from eldercare.providers import api as providers_api
+    from eldercare.providers import changes_api, changes_views
     from eldercare.providers import views as providers_views
     from eldercare.reports import api as reports_api
 
@@ -97,7 +98,8 @@ def _register_blueprints(app: Flask) -> None:
     for blp in (core_api.blp, geo_api.blp, catalog_api.blp, households_api.blp, providers_api.blp,
                 alerts_api.blp, devices_api.blp, reports_api.blp, team_api.blp, notify_api.blp,
                 supervisor_api.blp, recurring_api.blp, planning_api.blp,
-                dispatch_api.blp, jobs_api.blp, callbacks_api.blp):
+                dispatch_api.blp, jobs_api.blp, callbacks_api.blp,
+                changes_api.blp):
         api.register_blueprint(blp, url_prefix="/api/v1")
     app.extensions["eldercare_api"] = api
     for blueprint in (health.bp, docs.bp, core_views.bp, alerts_views.bp, providers_views.bp, webhooks.bp):
@@ -105,6 +107,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(devices_views.bp)
     app.register_blueprint(outbox_views.bp)
     app.register_blueprint(dispatch_views.bp)
+    app.register_blueprint(changes_views.bp)
     if app.config.get("ELDERCARE_BENCH_ROUTES"):
         from eldercare.core import bench
 

@@ -7,7 +7,14 @@ from eldercare.devices.models import Device, DeviceEvent, DeviceModel
 from eldercare.dispatch.models import CallbackTask, FollowUp, Offer, Order, RecurringOrder
 from eldercare.geo.models import Community, District, GridCell
 from eldercare.households.models import Contact, Household, Resident
-from eldercare.providers.models import EmergencyTeam, Provider, ProviderHours, ProviderWorker, TeamMember
+from eldercare.providers.models import (
+    EmergencyTeam,
+    Provider,
+    ProviderChangeRequest,
+    ProviderHours,
+    ProviderWorker,
+    TeamMember,
+)
 from eldercare.reports.models import Settlement
 
 __all__ = [
@@ -15,6 +22,6 @@ __all__ = [
     "DeviceModel",
     "District",
     "EmergencyTeam", "FollowUp", "GridCell", "Household", "Incident", "Notification", "Offer", "Order",
-    "Provider", "ProviderHours", "ProviderWorker", "RecurringOrder", "Resident", "ServiceCategory",
-    "ServiceType", "Settlement", "StateEvent", "TeamDispatch", "TeamMember", "Timer", "User",
+    "Provider", "ProviderChangeRequest", "ProviderHours", "ProviderWorker", "RecurringOrder", "Resident",
+    "ServiceCategory", "ServiceType", "Settlement", "StateEvent", "TeamDispatch", "TeamMember", "Timer", "User",
 ]

@@ -177,3 +177,27 @@ def test_service_type_search_by_chinese_pinyin_or_english(client, ops, q):
 def test_service_type_search_with_no_match(client, ops):
     found = client.get("/api/v1/service-types?q=zzzzqqq", headers=ops("operator1")).get_json()
     assert found["total"] == 0
+
+
+def test_jobs_in_hand_and_history_and_what_an_offer_shows(client, db_session, ops):
+    order = place(client, ops("operator1"), busy_household(db_session)).get_json()
+    offer = order["offers"][0]
+    staff = bearer(staff_of(db_session, offer["provider_id"]))
+    [listed] = [o for o in client.get("/api/v1/offers?status=pending", headers=staff).get_json()["items"]
+                if o["id"] == offer["id"]]
+    assert listed["price"] == order_price(client, ops, order["id"]) and listed["service_name_en"]
+    assert client.post(f"/api/v1/offers/{offer['id']}/accept", headers=staff).status_code == 200
+
+    def ids(finished: str) -> list[int]:
+        return [j["id"] for j in client.get(f"/api/v1/jobs?finished={finished}", headers=staff).get_json()["items"]]
+
+    assert order["id"] in ids("false") and order["id"] not in ids("true")
+    worker = worker_of(db_session, offer["provider_id"])
+    named = client.post(f"/api/v1/jobs/{order['id']}/worker", json={"worker_id": worker}, headers=staff).get_json()
+    assert named["worker_name"] == db_session.get(ProviderWorker, worker).name
+    client.post(f"/api/v1/jobs/{order['id']}/cannot-complete", json={"reason": "老人不在家"}, headers=staff)
+    assert order["id"] in ids("true") and order["id"] not in ids("false")
+
+
+def order_price(client, ops, order_id: int) -> str:
+    return client.get(f"/api/v1/orders/{order_id}", headers=ops("operator1")).get_json()["price"]

@@ -143,6 +143,18 @@ MATRIX: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/ops/orders"): OPS,
     ("GET", "/api/v1/callback-tasks"): OPS,
     ("POST", "/api/v1/callback-tasks/999999"): OPS,
+    # Company profiles (issue 6, item 6): the company proposes (the empty body stops at 400: nothing to change),
+    # supervisors and admins decide (ids 999999 do not exist); provider1 is staff of company 1.
+    ("GET", "/api/v1/providers/1"): EVERYONE,
+    ("GET", "/api/v1/providers/1/workers"): OPS | {"provider_staff"},
+    ("GET", "/api/v1/providers/1/change-requests"): {"admin", "supervisor", "provider_staff"},
+    ("POST", "/api/v1/providers/1/change-requests"): {"provider_staff"},
+    ("GET", "/api/v1/provider-change-requests"): {"admin", "supervisor"},
+    ("POST", "/api/v1/provider-change-requests/999999/approve"): {"admin", "supervisor"},
+    ("POST", "/api/v1/provider-change-requests/999999/reject"): {"admin", "supervisor"},
+    ("GET", "/admin/provider-changes/"): {"admin", "supervisor"},
+    ("POST", "/admin/provider-changes/999999/approve"): {"admin", "supervisor"},
+    ("POST", "/admin/provider-changes/999999/reject"): {"admin", "supervisor"},
 }
 
 

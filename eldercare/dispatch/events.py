@@ -3,7 +3,7 @@
 - `offer.created` (/provider, room `provider:<id>`): an offer to that company (`id` = the offer, `status`
   pending) with the order, service type, community and deadline — never the resident's name, phone or address.
 - `offer.withdrawn` (/provider, room `provider:<id>`): the offer is gone (another company accepted, the order
-  was escalated, reassigned or cancelled); `status` is the offer's new state.
+  was escalated, reassigned or cancelled, or it expired unanswered); `status` is the offer's new state.
 - `order.updated` (/ops, room `ops`; and /provider, room `provider:<id>` of the order's company): the order's
   `status`, `provider_id` and `escalated` reason (provider staff get the same minimal payload).
 - `order.escalated` (/ops, room `ops:supervisors`): an order is on the supervisors' queue, with its reason.

@@ -40,9 +40,12 @@ def company_offers(user: User, status: str | None) -> sa.Select:
     return query.where(Offer.status == status) if status else query
 
 
-def company_jobs(user: User, status: str | None) -> sa.Select:
+def company_jobs(user: User, status: str | None, finished: bool | None = None) -> sa.Select:
     query = (sa.select(Order).where(Order.provider_id == user.provider_id, Order.status.in_(JOB_STATUSES))
              .order_by(Order.id.desc()))
+    if finished is not None:
+        in_hand = Order.status.in_(RESIDENT_VISIBLE)
+        query = query.where(sa.not_(in_hand) if finished else in_hand)
     return query.where(Order.status == status) if status else query
 
 

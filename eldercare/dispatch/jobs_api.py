@@ -40,8 +40,9 @@ def _job_body(order: Order) -> Order:
 @blp.response(200, page_schema(JobSchema))
 @blp.doc(security=BEARER)
 def list_jobs(args: dict) -> dict:
-    """The company's jobs, newest first (without the resident's contact: open one job for it)."""
-    return paginate(jobs.company_jobs(g.user, args["status"]), args)
+    """The company's jobs, newest first (without the resident's contact: open one job for it); `finished`
+    splits the history from the jobs in hand."""
+    return paginate(jobs.company_jobs(g.user, args["status"], args["finished"]), args)
 
 
 @blp.route("/jobs/<int:order_id>", methods=["GET"])

@@ -73,6 +73,7 @@ class Order(TimestampMixin, db.Model):
     household = relationship("Household")
     service_type = relationship("ServiceType")
     provider = relationship("Provider", foreign_keys=[provider_id])
+    worker = relationship("ProviderWorker")
     offers = relationship("Offer", back_populates="order", order_by="Offer.id")
 
 

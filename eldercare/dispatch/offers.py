@@ -178,6 +178,8 @@ def expire_offer(offer_id: int) -> None:
         return  # answered, withdrawn or already expired: nothing to do
     OFFER.transition(offer, "expired", actor=EXPIRY_ACTOR, reason="no answer in time",
                      values={"responded_at": utcnow()})
+    # The company's consoles take it off their list (status `expired`) without waiting for their countdown.
+    OFFER_WITHDRAWN.publish(offer_payload(offer), namespace=PROVIDER_NAMESPACE, room=provider_room(offer.provider_id))
     _round_failed(offer.order, actor=EXPIRY_ACTOR, reason=f"offer {offer.id} expired")
 
 

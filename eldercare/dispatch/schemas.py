@@ -54,6 +54,8 @@ class OfferQuerySchema(PageArgsSchema):
 
 class JobQuerySchema(PageArgsSchema):
     status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(ORDER_STATUSES))
+    finished = ma.fields.Boolean(load_default=None, metadata={
+        "description": "true = the finished jobs (history), false = the jobs in hand."})
 
 
 class WorkerSchema(Strict):
@@ -184,8 +186,10 @@ class ProviderOfferSchema(ma.Schema):
     order_status = ma.fields.Function(lambda o: o.order.status)
     service_type = ma.fields.Function(lambda o: o.order.service_type.code)
     service_name_zh = ma.fields.Function(lambda o: o.order.service_type.name_zh)
+    service_name_en = ma.fields.Function(lambda o: o.order.service_type.name_en)
     community = ma.fields.Function(lambda o: o.order.household.community.name_zh)
     scheduled_for = ma.fields.Function(lambda o: isoformat(o.order.scheduled_for))
+    price = ma.fields.Function(lambda o: str(o.order.price) if o.order.price is not None else None)
     expires_at = ma.fields.AwareDateTime()
     extended = ma.fields.Boolean()
     rank = ma.fields.Integer(allow_none=True)
@@ -209,10 +213,12 @@ class JobSchema(ma.Schema):
     status = ma.fields.String()
     service_type = ma.fields.Function(lambda o: o.service_type.code)
     service_name_zh = ma.fields.Function(lambda o: o.service_type.name_zh)
+    service_name_en = ma.fields.Function(lambda o: o.service_type.name_en)
     community = ma.fields.Function(lambda o: o.household.community.name_zh)
     scheduled_for = ma.fields.AwareDateTime(allow_none=True)
     sla_due_at = ma.fields.AwareDateTime(allow_none=True)
     worker_id = ma.fields.Integer(allow_none=True)
+    worker_name = ma.fields.Function(lambda o: o.worker.name if o.worker is not None else None)
     notes = ma.fields.String(allow_none=True)
     price = ma.fields.Decimal(as_string=True, allow_none=True)
     subsidy_amount = ma.fields.Decimal(as_string=True, allow_none=True)

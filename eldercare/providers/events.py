@@ -2,6 +2,8 @@
 
 - `team.updated` (/provider, room `team:<id>`; /ops, room `ops`): an emergency team's duty state changed
   (`id` = the team, `status` = its state: available, off_duty, committed, en_route, on_scene, returning).
+- `change_request.updated` (/provider, room `provider:<id>`): a profile change request of the company was
+  submitted, approved or rejected (`id` = the request, `status`, `provider_id`).
 """
 
 from __future__ import annotations
@@ -16,3 +18,10 @@ class TeamPayloadSchema(EventPayloadSchema):
 
 
 TEAM_UPDATED = SocketEvent("team.updated", TeamPayloadSchema())
+
+
+class ChangeRequestPayloadSchema(EventPayloadSchema):
+    provider_id = ma.fields.Integer(required=True)
+
+
+CHANGE_REQUEST_UPDATED = SocketEvent("change_request.updated", ChangeRequestPayloadSchema())

@@ -123,3 +123,33 @@ class TeamMember(db.Model):
     on_duty: Mapped[bool] = mapped_column(default=True)
 
     team = relationship("EmergencyTeam", back_populates="members")
+
+
+CHANGE_REQUEST_STATUSES = ("pending", "approved", "rejected")
+
+
+class ProviderChangeRequest(db.Model):
+    """A company's request to change what matching knows of it (coverage, service types, hours, capacity).
+
+    The company proposes, the centre decides: nothing in `payload` reaches the provider's row (and so
+    matching) until a supervisor or administrator approves it (eldercare.providers.changes). `previous` keeps
+    what the approval replaced, for the record."""
+
+    __tablename__ = "provider_change_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(sa.ForeignKey("providers.id"), index=True)
+    status: Mapped[str] = mapped_column(enum_column(*CHANGE_REQUEST_STATUSES, name="change_request_status"),
+                                        default="pending", index=True)
+    payload: Mapped[dict] = mapped_column(sa.JSON)
+    note: Mapped[str | None] = mapped_column(sa.String(500))
+    submitted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    submitted_at: Mapped[datetime]
+    reviewed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime | None]
+    review_note: Mapped[str | None] = mapped_column(sa.String(500))
+    previous: Mapped[dict | None] = mapped_column(sa.JSON)
+
+    provider = relationship("Provider")
+    submitted_by = relationship("User", foreign_keys=[submitted_by_id])
+    reviewed_by = relationship("User", foreign_keys=[reviewed_by_id])
