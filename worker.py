@@ -5,6 +5,8 @@
 """
 
 from eldercare import create_app
+from eldercare.core.runtime import calm_garbage_collector
 
 flask_app = create_app()
 celery = flask_app.extensions["celery"]
+calm_garbage_collector()

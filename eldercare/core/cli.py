@@ -26,9 +26,11 @@ def load_demo_command(if_empty: bool) -> None:
 @with_appcontext
 def receivers_command() -> None:
     """Run the device receivers (SIA DC-09 on TCP+UDP, watch protocol on TCP) until SIGINT/SIGTERM."""
+    from eldercare.core.runtime import calm_garbage_collector
     from eldercare.devices.receivers.runner import ReceiverRunner
 
     runner = ReceiverRunner(current_app._get_current_object())
+    calm_garbage_collector()
     runner.run()
     if runner.error is not None:
         raise click.ClickException(f"receivers could not start: {runner.error}")

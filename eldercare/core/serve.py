@@ -37,6 +37,9 @@ class _Gunicorn(BaseApplication):
             from eldercare.devices.receivers.runner import ReceiverRunner
 
             app.extensions["receivers"] = ReceiverRunner(app).start_in_thread()
+        from eldercare.core.runtime import calm_garbage_collector
+
+        calm_garbage_collector()
         return app
 
 
