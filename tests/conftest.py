@@ -113,6 +113,25 @@ def db_session(app) -> Iterator[sa.orm.scoped_session]:
             connection.close()
 
 
+class NoCountdown:
+    """Stands in for the timers' countdown accelerator: tests that use `emitted` fire timers themselves."""
+
+    @staticmethod
+    def apply_async(*args: object, **kwargs: object) -> None:
+        return None
+
+
+@pytest.fixture
+def emitted(monkeypatch, db_session) -> list[tuple[str, dict, str | None]]:
+    """Socket.IO events as they would be emitted after commit: (name, payload, room)."""
+    from eldercare.core import events, timers
+
+    sent: list[tuple[str, dict, str | None]] = []
+    monkeypatch.setattr(events, "emit_now", lambda name, data, *, namespace, room: sent.append((name, data, room)))
+    monkeypatch.setattr(timers, "fire_timer", NoCountdown)
+    return sent
+
+
 class RequestScopedClient(FlaskClient):
     """Each request gets its own app context, hence its own `g` and session, as in production; without
     this, requests would reuse the app context that `db_session` keeps open for the test."""

@@ -10,26 +10,17 @@ import sqlalchemy as sa
 
 from eldercare.alerts import cascade, notify
 from eldercare.alerts.models import ActionStep, CascadeStep, Notification, TeamDispatch
-from eldercare.core import events, timers
+from eldercare.core import timers
 from eldercare.core.models import Timer, User
 from eldercare.households.models import Contact, Household
 from tests.conftest import DEMO_PASSWORD
 from tests.helpers import open_incident, quiet_homes
 
 
-class _NoCountdown:
-    @staticmethod
-    def apply_async(*args: object, **kwargs: object) -> None:
-        return None
-
-
 @pytest.fixture
-def emitted(monkeypatch, db_session) -> list[tuple[str, dict, str | None]]:
-    sent: list[tuple[str, dict, str | None]] = []
-    monkeypatch.setattr(events, "emit_now", lambda name, data, *, namespace, room: sent.append((name, data, room)))
-    monkeypatch.setattr(timers, "fire_timer", _NoCountdown)
+def emitted(emitted, monkeypatch):
     monkeypatch.setattr(notify, "schedule", lambda nid, countdown=0: None)  # nothing leaves in these tests
-    return sent
+    return emitted
 
 
 @pytest.fixture

@@ -9,31 +9,22 @@ import pytest
 import sqlalchemy as sa
 
 from eldercare.alerts.models import Notification
-from eldercare.core import events, presence, timers
+from eldercare.core import presence, timers
 from eldercare.core.models import StateEvent, Timer
 from eldercare.dispatch import matching
 from eldercare.dispatch.models import Offer, Order
 from eldercare.providers.models import Provider
+from tests.conftest import NoCountdown
 from tests.dispatch_helpers import bearer, busy_household, place, staff_of
 from tests.helpers import error_of
 
 
-class _NoCountdown:
-    """These tests fire the timers themselves."""
-
-    @staticmethod
-    def apply_async(*args: object, **kwargs: object) -> None:
-        return None
-
-
 @pytest.fixture
-def emitted(monkeypatch, db_session) -> list[tuple[str, dict, str | None]]:
-    sent: list[tuple[str, dict, str | None]] = []
-    monkeypatch.setattr(events, "emit_now", lambda name, data, *, namespace, room: sent.append((name, data, room)))
-    monkeypatch.setattr(timers, "fire_timer", _NoCountdown)
+def emitted(emitted):
+    """With the matching caches and console presence of a fresh process."""
     matching.invalidate()
     presence.forget_all()
-    yield sent
+    yield emitted
     matching.invalidate()
 
 
@@ -282,7 +273,7 @@ def test_a_company_with_its_console_open_gets_the_event_and_no_sms(app, client, 
     from eldercare.core.events import PROVIDER_NAMESPACE
     from eldercare.extensions import socketio
 
-    monkeypatch.setattr(timers, "fire_timer", _NoCountdown)
+    monkeypatch.setattr(timers, "fire_timer", NoCountdown)
     matching.invalidate()
     presence.forget_all()
     candidates_before = place(client, ops("operator1"), home).get_json()

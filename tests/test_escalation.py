@@ -15,25 +15,9 @@ from eldercare.alerts import escalation
 from eldercare.alerts.escalation import TIMER_KIND, arm_escalation, flag_if_late
 from eldercare.alerts.models import Incident
 from eldercare.alerts.services import INCIDENT
-from eldercare.core import events, timers
+from eldercare.core import timers
 from eldercare.core.models import StateEvent, Timer, User
 from eldercare.core.time import utcnow
-
-
-class _NoCountdown:
-    """Stands in for the countdown accelerator: these tests fire the timers themselves."""
-
-    @staticmethod
-    def apply_async(*args: object, **kwargs: object) -> None:
-        return None
-
-
-@pytest.fixture
-def emitted(monkeypatch, db_session) -> list[tuple[str, dict, str | None]]:
-    sent: list[tuple[str, dict, str | None]] = []
-    monkeypatch.setattr(events, "emit_now", lambda name, data, *, namespace, room: sent.append((name, data, room)))
-    monkeypatch.setattr(timers, "fire_timer", _NoCountdown)
-    return sent
 
 
 def new_incident(session, created_at: datetime) -> Incident:

@@ -19,7 +19,6 @@ from twilio.request_validator import RequestValidator
 
 from eldercare.alerts import notify, tasks
 from eldercare.alerts.models import Notification
-from eldercare.core import events, timers
 from tests.helpers import login_session
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2
@@ -51,18 +50,7 @@ class FakeTwilioHttp(HttpClient):
         return Response(201, json.dumps({"sid": sid, "status": "queued"}))
 
 
-class _NoCountdown:
-    @staticmethod
-    def apply_async(*args: object, **kwargs: object) -> None:
-        return None
 
-
-@pytest.fixture
-def emitted(monkeypatch, db_session) -> list[tuple[str, dict, str | None]]:
-    sent: list[tuple[str, dict, str | None]] = []
-    monkeypatch.setattr(events, "emit_now", lambda name, data, *, namespace, room: sent.append((name, data, room)))
-    monkeypatch.setattr(timers, "fire_timer", _NoCountdown)
-    return sent
 
 
 @pytest.fixture
