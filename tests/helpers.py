@@ -102,3 +102,27 @@ def open_incident(session, device, type_: str = "sos", ago_s: int = 0):
                                 actor=f"device:{device.id}")
     session.commit()
     return session.get(Incident, incident_id)
+
+
+def http_home_with_one_contact(engine, *, offset: int, phone: str, name: str) -> tuple[str, int]:
+    """For end-to-end tests, in the committed database: an HTTP device with a fresh token, in a home with no
+    open incident, whose only contact is `name` at `phone` (not told in parallel). Returns (token, household)."""
+    import sqlalchemy as sa
+
+    from eldercare.devices import tokens
+
+    with engine.begin() as conn:
+        device_id, household_id = conn.execute(sa.text(
+            "SELECT d.id, d.household_id FROM devices d WHERE d.protocol = 'http' AND d.status = 'active'"
+            " AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.household_id = d.household_id AND i.status IN"
+            " ('new', 'claimed', 'in_progress', 'on_hold', 'dispatched', 'escalated')) ORDER BY d.id"
+            " OFFSET :offset LIMIT 1"), {"offset": offset}).one()
+        token, token_hash = tokens.new_token(device_id)
+        conn.execute(sa.text("UPDATE devices SET token_hash = :h WHERE id = :d"), {"h": token_hash, "d": device_id})
+        conn.execute(sa.text("DELETE FROM contacts WHERE household_id = :h"), {"h": household_id})
+        conn.execute(sa.text(
+            "INSERT INTO contacts (household_id, priority, name, relation, phone, language, has_key, lives_nearby)"
+            " VALUES (:h, 1, :n, 'child', :p, 'zh', true, true)"), {"h": household_id, "p": phone, "n": name})
+        conn.execute(sa.text("UPDATE households SET notify_family_parallel = false WHERE id = :h"),
+                     {"h": household_id})
+    return token, household_id

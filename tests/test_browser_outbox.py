@@ -12,7 +12,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from eldercare.devices import tokens
+from tests.helpers import http_home_with_one_contact
 from tests.live import BIN, LiveServer, free_port, process_env, start, stop, wait_http
 
 pytest_plugins = ("tests.browser",)
@@ -41,21 +41,9 @@ def outbox_server(migrated_db: str, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture
 def alarm_home(migrated_db):
     engine = sa.create_engine(migrated_db)
-    with engine.begin() as conn:
-        device_id, household_id = conn.execute(sa.text(
-            "SELECT d.id, d.household_id FROM devices d WHERE d.protocol = 'http' AND d.status = 'active'"
-            " AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.household_id = d.household_id AND i.status IN"
-            " ('new', 'claimed', 'in_progress', 'on_hold', 'dispatched', 'escalated')) ORDER BY d.id OFFSET 13"
-            " LIMIT 1")).one()
-        token, token_hash = tokens.new_token(device_id)
-        conn.execute(sa.text("UPDATE devices SET token_hash = :h WHERE id = :d"), {"h": token_hash, "d": device_id})
-        conn.execute(sa.text("DELETE FROM contacts WHERE household_id = :h"), {"h": household_id})
-        conn.execute(sa.text(
-            "INSERT INTO contacts (household_id, priority, name, relation, phone, language, has_key, lives_nearby)"
-            " VALUES (:h, 1, '李建国', 'child', :p, 'zh', true, true)"), {"h": household_id, "p": CONTACT})
+    token, _ = http_home_with_one_contact(engine, offset=13, phone=CONTACT, name="李建国")
     yield token
     engine.dispose()
-
 
 def expect(locator: object) -> object:
     from playwright.sync_api import expect as playwright_expect

@@ -16,7 +16,7 @@ import socketio
 import sqlalchemy as sa
 from twilio.request_validator import RequestValidator
 
-from eldercare.devices import tokens
+from tests.helpers import http_home_with_one_contact
 from tests.live import TWILIO_ACCOUNT, TWILIO_FROM, TWILIO_TOKEN, fake_twilio_server
 
 pytestmark = pytest.mark.e2e
@@ -26,25 +26,10 @@ PUBLIC_URL = "http://127.0.0.1:5000"  # ELDERCARE_PUBLIC_URL of the e2e processe
 
 @pytest.fixture
 def alarm_home(migrated_db):
-    """An HTTP device with a fresh token, in a home with no open incident, whose only contact is CONTACT."""
     engine = sa.create_engine(migrated_db)
-    with engine.begin() as conn:
-        device_id, household_id = conn.execute(sa.text(
-            "SELECT d.id, d.household_id FROM devices d WHERE d.protocol = 'http' AND d.status = 'active'"
-            " AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.household_id = d.household_id AND i.status IN"
-            " ('new', 'claimed', 'in_progress', 'on_hold', 'dispatched', 'escalated')) ORDER BY d.id OFFSET 11"
-            " LIMIT 1")).one()
-        token, token_hash = tokens.new_token(device_id)
-        conn.execute(sa.text("UPDATE devices SET token_hash = :h WHERE id = :d"), {"h": token_hash, "d": device_id})
-        conn.execute(sa.text("DELETE FROM contacts WHERE household_id = :h"), {"h": household_id})
-        conn.execute(sa.text(
-            "INSERT INTO contacts (household_id, priority, name, relation, phone, language, has_key, lives_nearby)"
-            " VALUES (:h, 1, '王小明', 'child', :p, 'zh', true, true)"), {"h": household_id, "p": CONTACT})
-        conn.execute(sa.text("UPDATE households SET notify_family_parallel = false WHERE id = :h"),
-                     {"h": household_id})
+    token, _ = http_home_with_one_contact(engine, offset=11, phone=CONTACT, name="王小明")
     yield engine, token
     engine.dispose()
-
 
 def signed_post(base: str, path: str, form: dict) -> requests.Response:
     """As Twilio posts: signed for the public URL, delivered to the server."""
