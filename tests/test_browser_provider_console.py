@@ -94,15 +94,21 @@ def staff_api(live_server, provider_id: int):
         return api(live_server, username)
 
 
-def offer_to_provider_one(app, live_server, *, after: int = 0) -> tuple[dict, int]:
+def offer_to_provider_one(app, live_server, *, after: int = 0, operator_page=None) -> tuple[dict, int]:
     """An operator's order, offered in turn (sequential dispatch): the companies ranked above company 1 decline
-    it, so that it comes to company 1. Returns the order as placed and company 1's offer id."""
-    body = {"household_id": household_for_provider_one(app, after=after), "service_type": SERVICE, "notes": "e2e"}
-    response = api(live_server, "operator1").post(f"{live_server.url}/api/v1/orders", json=body, timeout=10)
-    assert response.status_code == 201, response.text
-    order = response.json()
-    PLACED.append(order["id"])
+    it, so that it comes to company 1. Returns the order as placed and company 1's offer id. With
+    `operator_page` (an operator on /ops/orders) the order is taken on that page's form, else through the API."""
+    household_id = household_for_provider_one(app, after=after)
     operator = api(live_server, "operator1")
+    if operator_page is None:
+        body = {"household_id": household_id, "service_type": SERVICE, "notes": "e2e"}
+        response = operator.post(f"{live_server.url}/api/v1/orders", json=body, timeout=10)
+        assert response.status_code == 201, response.text
+        order = response.json()
+    else:
+        order_id = order_on_the_page(operator_page, live_server, household_id)
+        order = operator.get(f"{live_server.url}/api/v1/orders/{order_id}", timeout=10).json()
+    PLACED.append(order["id"])
     for _ in range(3):
         assert order["status"] == "offered", order
         [pending] = [o for o in order["offers"] if o["status"] == "pending"]
@@ -113,6 +119,25 @@ def offer_to_provider_one(app, live_server, *, after: int = 0) -> tuple[dict, in
         assert answer.status_code == 200, answer.text
         order = operator.get(f"{live_server.url}/api/v1/orders/{order['id']}", timeout=10).json()
     raise AssertionError(f"the order never came to company 1: {order}")
+
+
+def order_on_the_page(page, live_server, household_id: int) -> int:
+    """The operator's order form: the household found by its phone number, the service by its pinyin, now."""
+    from tests.test_browser_orders import pick
+
+    household = api(live_server, "operator1").get(f"{live_server.url}/api/v1/households/{household_id}",
+                                                  timeout=10).json()
+    page.keyboard.press("/")
+    expect(page.locator("#household-q")).to_be_focused()
+    page.keyboard.type("".join(ch for ch in household["phone"] if ch.isdigit())[-8:])
+    pick(page, "household-results", "data-household-id", household_id)
+    page.locator("#service-q").fill("shangmentanshi")
+    pick(page, "service-results", "data-code", SERVICE)
+    page.keyboard.press("Control+Enter")
+    result = page.locator("#order-result")
+    expect(result).to_be_visible()
+    expect(page.locator("#result-status")).to_have_attribute("data-status", "offered")
+    return int(result.get_attribute("data-order-id"))
 
 
 def order_status(live_server, order_id: int, wanted: str, timeout: float = 10) -> dict:
@@ -202,8 +227,12 @@ def test_offer_accepted_and_job_done_on_a_phone(console, live_server, celery_wor
     phone = tab.page
     phone.locator("#tab-offers").tap()  # also the user gesture that lets the page play sound
     announced = phone.evaluate("window.Eldercare.offersAnnounced")
+    operator = console()  # the order is taken on the operator's page, which then follows it live
+    operator.log_in("operator1")
+    operator.page.goto("/ops/orders")
+    expect(operator.page.locator("#conn")).to_have_attribute("data-state", "connected")
 
-    order, offer_id = offer_to_provider_one(app, live_server)
+    order, offer_id = offer_to_provider_one(app, live_server, operator_page=operator.page)
     card = phone.locator(f"#offer-{offer_id}")
     expect(card).to_be_visible()  # live, no reload
     assert phone.evaluate("window.Eldercare.offersAnnounced") > announced  # with the sound cue
@@ -226,6 +255,10 @@ def test_offer_accepted_and_job_done_on_a_phone(console, live_server, celery_wor
     accepted = order_status(live_server, order["id"], "accepted")  # what the operator sees
     assert accepted["provider_id"] == 1
     assert accepted["offers"][-1]["status"] == "accepted"
+    # ... on the page where the order was taken, without a reload.
+    expect(operator.page.locator("#result-status")).to_have_attribute("data-status", "accepted")
+    expect(operator.page.locator(f"#order-row-{order['id']}")).to_have_attribute("data-status", "accepted")
+    assert not operator.errors
 
     resident = api(live_server, "provider1").get(f"{live_server.url}/api/v1/jobs/{order['id']}", timeout=10)
     resident_phone = resident.json()["resident"]["phone"]
