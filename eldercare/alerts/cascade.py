@@ -77,15 +77,10 @@ def _seconds(key: str) -> timedelta:
 
 # --- starting ----------------------------------------------------------------------------------------------
 
-def arm_start(incident_id: int, type_: str, created_at: datetime) -> None:
-    """For a newly opened incident: start the cascade if it is still unclaimed after the delay."""
-    if type_ in LIFE_SAFETY:
-        timers.arm(START_TIMER, incident_id, created_at + _seconds("ELDERCARE_CASCADE_AFTER_S"))
-
-
 def start_timers(created: list[tuple[int, str, datetime]]) -> dict[tuple[str, int], datetime]:
-    """What `arm_start` arms, for every incident a batch opened (incident id, type, created at), to hand to
-    `timers.arm_many` with the batch's other timers."""
+    """The `cascade.start` timers of the life-safety incidents a batch opened (incident id, type, created at),
+    for `timers.arm_many` with the batch's other timers: each starts the cascade if the alarm is still
+    unclaimed after ELDERCARE_CASCADE_AFTER_S."""
     delay = _seconds("ELDERCARE_CASCADE_AFTER_S")
     return {(START_TIMER, incident_id): at + delay for incident_id, type_, at in created if type_ in LIFE_SAFETY}
 
