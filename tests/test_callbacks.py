@@ -14,23 +14,18 @@ from eldercare.core.models import AuditEvent
 from eldercare.devices import tokens
 from eldercare.dispatch import matching
 from eldercare.dispatch.models import CallbackTask
+from tests.conftest import NoCountdown
 from tests.dispatch_helpers import bearer, busy_household, place, staff_of
 from tests.helpers import error_of, login_session, quiet_device
 
 NOW = datetime.now(UTC).isoformat()
 
 
-class _NoCountdown:
-    @staticmethod
-    def apply_async(*args: object, **kwargs: object) -> None:
-        return None
-
-
 @pytest.fixture
 def emitted(monkeypatch, db_session):
     sent: list[tuple[str, dict]] = []
     monkeypatch.setattr(events, "emit_now", lambda name, data, **_: sent.append((name, data)))
-    monkeypatch.setattr(timers, "fire_timer", _NoCountdown)
+    monkeypatch.setattr(timers, "fire_timer", NoCountdown)
     matching.invalidate()
     yield sent
     matching.invalidate()

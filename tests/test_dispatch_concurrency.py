@@ -25,7 +25,7 @@ from eldercare.dispatch.models import Offer, Order
 from eldercare.extensions import db
 from eldercare.households.models import Household
 from eldercare.providers.models import Provider, ProviderHours, provider_coverage, provider_service_types
-from tests.conftest import RequestScopedClient
+from tests.conftest import NoCountdown, RequestScopedClient
 from tests.dispatch_helpers import bearer, busy_household, next_local, place, staff_of
 from tests.helpers import user_named
 
@@ -158,12 +158,6 @@ def test_concurrent_accepts_never_exceed_the_company_capacity(app, committed):
 
 # --- the property, in one transaction ----------------------------------------------------------------
 
-class _NoCountdown:
-    @staticmethod
-    def apply_async(*args: object, **kwargs: object) -> None:
-        return None
-
-
 def eligible_now(session, provider_id: int, order: Order) -> bool:
     """Recomputed with SQL of its own: the rules of eldercare.dispatch.matching at this moment."""
     provider = session.get(Provider, provider_id)
@@ -194,7 +188,7 @@ def over_capacity(session) -> list[int]:
        answers=st.lists(st.sampled_from(("accept", "decline", "expire")), min_size=1, max_size=10))
 def test_accepted_means_eligible_and_capacity_holds(client, db_session, monkeypatch, capacity, count, answers):
     monkeypatch.setattr(events, "emit_now", lambda *a, **k: None)
-    monkeypatch.setattr(timers, "fire_timer", _NoCountdown)
+    monkeypatch.setattr(timers, "fire_timer", NoCountdown)
     presence.forget_all()
     household_id = busy_household(db_session)
     # Each example starts from no open work for this household (earlier examples share the transaction).

@@ -12,20 +12,15 @@ from eldercare.dispatch import matching
 from eldercare.dispatch.models import FollowUp, Order
 from eldercare.households.models import Contact, Household
 from eldercare.providers.models import ProviderWorker
+from tests.conftest import NoCountdown
 from tests.dispatch_helpers import bearer, busy_household, place, staff_of
 from tests.helpers import error_of
-
-
-class _NoCountdown:
-    @staticmethod
-    def apply_async(*args: object, **kwargs: object) -> None:
-        return None
 
 
 @pytest.fixture(autouse=True)
 def _quiet(monkeypatch, db_session):
     monkeypatch.setattr(events, "emit_now", lambda *a, **k: None)
-    monkeypatch.setattr(timers, "fire_timer", _NoCountdown)
+    monkeypatch.setattr(timers, "fire_timer", NoCountdown)
     matching.invalidate()
     presence.forget_all()
     yield

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from eldercare.alerts.cascade import CascadeStepSchema  # the rungs as `incident.cascade` carries them
 from eldercare.alerts.claims import contact_available
 from eldercare.alerts.models import INCIDENT_STATUSES, OUTCOMES
 from eldercare.alerts.plans import STEP_KINDS, STEP_RESULTS
@@ -270,20 +271,7 @@ class CascadeStartSchema(Strict):
     reason = ma.fields.String(load_default="started by the operator", validate=ma.validate.Length(max=200))
 
 
-class CascadeStepViewSchema(ma.Schema):
-    id = ma.fields.Integer()
-    seq = ma.fields.Integer()
-    target_type = ma.fields.String()
-    target_id = ma.fields.Integer(allow_none=True)
-    name = ma.fields.String(allow_none=True)
-    parallel = ma.fields.Boolean()
-    state = ma.fields.String()
-    channel = ma.fields.String(allow_none=True)
-    due_at = ma.fields.String(allow_none=True)
-    acknowledged_at = ma.fields.String(allow_none=True)
-
-
 class CascadeViewSchema(ma.Schema):
     id = ma.fields.Integer(metadata={"description": "The incident"})
     status = ma.fields.String(metadata={"description": "The incident's status"})
-    steps = ma.fields.List(ma.fields.Nested(CascadeStepViewSchema))
+    steps = ma.fields.List(ma.fields.Nested(CascadeStepSchema))
