@@ -71,6 +71,31 @@ def start_gunicorn(database_url: str, port: int, workers: int = 2, threads: int 
     raise RuntimeError(log.read_text()[-2000:])
 
 
+def start_receivers(url: str, port: int, intake_socket: str | None = None) -> subprocess.Popen:
+    """`flask receivers` in production mode: watch protocol on `port`, DC-09 on `port + 1`, and the web
+    workers' intake link on `intake_socket` if given. Returns once it listens."""
+    work = Path("/tmp/eldercare-bench")
+    work.mkdir(exist_ok=True)
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": REDIS_URL, "ELDERCARE_INSTANCE_PATH": str(work),
+           "SECRET_KEY": "bench", "ELDERCARE_WATCH_PORT": str(port), "ELDERCARE_DC09_PORT": str(port + 1)}
+    if intake_socket:
+        env["ELDERCARE_INTAKE_SOCKET"] = intake_socket
+    proc = subprocess.Popen([str(BIN / "flask"), "--app", "eldercare", "receivers"], cwd=ROOT, env=env,
+                            stdout=(work / "receivers.log").open("wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            if intake_socket is None or Path(intake_socket).exists():
+                return proc
+        except OSError:
+            pass
+        time.sleep(0.2)
+    stop(proc)
+    raise RuntimeError((work / "receivers.log").read_text()[-2000:])
+
+
 def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -15,15 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
-import subprocess
-import time
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.common import BIN, REDIS_URL, ROOT, free_port, fresh_database, stop
+from bench.common import free_port, fresh_database, start_receivers, stop
 from bench.watch_bench import WATCH_BASE, client
 
 
@@ -42,25 +39,6 @@ def add_watches(url: str, count: int) -> None:
             " SELECT (:base + n)::text, 'watch', 1 + (n % 4000), 300, 'active', true, now(), now()"
             " FROM generate_series(0, :count - 1) AS n"), {"base": WATCH_BASE, "count": count})
     engine.dispose()
-
-
-def start_receivers(url: str, port: int) -> subprocess.Popen:
-    work = Path("/tmp/eldercare-bench")
-    work.mkdir(exist_ok=True)
-    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": REDIS_URL, "ELDERCARE_INSTANCE_PATH": str(work),
-           "SECRET_KEY": "bench", "ELDERCARE_WATCH_PORT": str(port), "ELDERCARE_DC09_PORT": str(port + 1)}
-    proc = subprocess.Popen([str(BIN / "flask"), "--app", "eldercare", "receivers"], cwd=ROOT, env=env,
-                            stdout=(work / "receivers.log").open("wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc
-        except OSError:
-            time.sleep(0.2)
-    stop(proc)
-    raise RuntimeError((work / "receivers.log").read_text()[-2000:])
 
 
 def main() -> None:

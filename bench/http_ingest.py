@@ -1,9 +1,11 @@
 """HTTP alarm ingest against a bare endpoint on the same server, same run.
 
     apt-get install -y wrk   # once
-    .venv/bin/python bench/http_ingest.py [--seconds 10] [--connections 64]
+    .venv/bin/python -m bench.http_ingest [--seconds 10] [--connections 64] [--no-link]
 
-Production mode (PostgreSQL + Redis), gunicorn 2 workers × 32 threads on this machine, wrk on loopback.
+Production mode (PostgreSQL + Redis), gunicorn 2 workers × 32 threads on this machine, wrk on loopback, and
+the node's receivers process (`flask receivers`), which commits the web workers' events through the intake
+link (`ELDERCARE_INTAKE_SOCKET`; `--no-link`: each web worker commits its own, as without that setting).
 `/bench/bare` parses the same JSON and answers 202 without touching the database; `/api/v1/device-events`
 authenticates the device token, validates, rate-limits (Redis) and answers only after the event, device
 state and incident are committed (group commit). 5,000 HTTP devices, each event a new `event_id`.
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.common import free_port, fresh_database, start_gunicorn, stop, wrk
+from bench.common import free_port, fresh_database, start_gunicorn, start_receivers, stop, wrk
 
 DEVICES = int(os.environ.get("BENCH_DEVICES", "5000"))
 TYPES = ("sos", "sos", "fall", "low_battery", "test")
@@ -80,12 +82,16 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=32)
+    parser.add_argument("--no-link", action="store_true", help="web workers commit their own events")
     args = parser.parse_args()
     url = fresh_database()
     tokens = provision_devices(url)
-    port = free_port()
-    server = start_gunicorn(url, port, workers=args.workers, threads=args.threads)
     work = Path("/tmp/eldercare-bench")
+    link = None if args.no_link else str(work / f"intake-{os.getpid()}.sock")
+    receivers = start_receivers(url, free_port(), intake_socket=link)
+    port = free_port()
+    server = start_gunicorn(url, port, workers=args.workers, threads=args.threads,
+                            **({"ELDERCARE_INTAKE_SOCKET": link} if link else {}))
     try:
         base = f"http://127.0.0.1:{port}"
         results = {}
@@ -100,12 +106,14 @@ def main() -> None:
         engine.dispose()
     finally:
         stop(server)
+        stop(receivers)
     bare, ingest = results["bare"], results["ingest"]
     print(f"{'endpoint':<28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
     for label, r in (("bare (parse JSON, 202)", bare), ("device-events (durable)", ingest)):
         print(f"{label:<28}{r['rps']:>10.0f}{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}{r['non_2xx']:>10}")
     print(f"ratio ingest/bare: {ingest['rps'] / bare['rps']:.2f}  (goal >= 0.5)")
-    print(f"events stored: {stored}, incidents: {incidents}")
+    print(f"events stored: {stored}, incidents: {incidents}; committed by "
+          + ("the receivers process (intake link)" if link else "each web worker"))
     if os.environ.get("BENCH_VERBOSE"):
         print(bare["raw"], ingest["raw"])
 

@@ -40,6 +40,7 @@ class Settings:
     bench_routes: bool = False
     timings: dict = field(default_factory=dict)  # TIMING_KNOBS given in the environment, in seconds
     twilio_api_base: str | None = None
+    intake_socket: str | None = None
     dispatch: dict = field(default_factory=dict)  # DISPATCH_KNOBS given in the environment
     extra: dict = field(default_factory=dict)
 
@@ -65,6 +66,7 @@ class Settings:
             "ELDERCARE_WATCH_PORT": self.watch_port,
             "ELDERCARE_BIND": self.bind,
             "ELDERCARE_PUBLIC_URL": self.public_url,
+            "ELDERCARE_INTAKE_SOCKET": self.intake_socket,
             "TWILIO_AUTH_TOKEN": self.twilio_auth_token,
             "TWILIO_ACCOUNT_SID": self.twilio_account_sid,
             "TWILIO_FROM_NUMBER": self.twilio_from_number,
@@ -137,6 +139,10 @@ def load_settings(env: Mapping[str, str] | None = None, instance_path: Path | No
         # Where the Twilio SDK's requests go instead of api.twilio.com: a local stand-in for drills,
         # benchmarks and end-to-end tests (the machine has no internet). Unset in production.
         twilio_api_base=(env.get("ELDERCARE_TWILIO_API_BASE") or "").rstrip("/") or None,
+        # A Unix socket path shared by the web and receivers processes of a node: the receivers process then
+        # commits the web workers' HTTP device events too (eldercare/devices/intake_link.py). Unset: each web
+        # process commits its own.
+        intake_socket=env.get("ELDERCARE_INTAKE_SOCKET") or None,
     )
 
 

@@ -11,6 +11,8 @@ from flask import Flask
 from config import load_settings
 from config.settings import PROJECT_ROOT, engine_options
 
+SOCKETIO_CHANNEL = "eldercare-socketio"  # the Redis channel every process's Socket.IO events travel on
+
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application. `config` overrides settings read from the environment (tests use it)."""
@@ -52,7 +54,7 @@ def _configure_logging(app: Flask) -> None:
 
 def _init_extensions(app: Flask) -> None:
     from eldercare import models  # noqa: F401 - every table registered before migrations look
-    from eldercare.core import auth, errors, i18n, sockets
+    from eldercare.core import auth, errors, i18n, message_queue, sockets
     from eldercare.core.tasks import make_celery
     from eldercare.extensions import babel, csrf, db, limiter, login_manager, migrate, socketio
 
@@ -64,8 +66,12 @@ def _init_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=i18n.select_locale)
     limiter.init_app(app)
     sockets.register_namespaces()
+    queue = {}
+    manager = message_queue.client_manager(app.config["REDIS_URL"], SOCKETIO_CHANNEL)
+    if manager is not None:  # ours publishes a batch's events in one round trip (core.message_queue)
+        queue["client_manager"] = manager
     socketio.init_app(app, message_queue=app.config["REDIS_URL"], async_mode=app.config["SOCKETIO_ASYNC_MODE"],
-                      channel="eldercare-socketio", manage_session=False)
+                      channel=SOCKETIO_CHANNEL, manage_session=False, **queue)
     make_celery(app)
     errors.init_app(app)
     auth.init_app(app)

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from twilio.request_validator import RequestValidator
 
 from tests.helpers import dc09_frame
-from tests.live import BIN, LiveServer, free_port, process_env, start, start_worker, stop
+from tests.live import BIN, LiveServer, free_port, process_env, start, start_worker, stop, wait_http
 
 pytestmark = pytest.mark.e2e
 
@@ -67,10 +67,11 @@ def _wait_listening(port: int, proc, log, timeout: float = 60) -> None:
     raise RuntimeError(log.read_text()[-3000:])
 
 
-def _start_receivers(migrated_db: str, tmp_path) -> Receivers:
+def _start_receivers(migrated_db: str, tmp_path, **extra: str) -> Receivers:
     dc09_port, watch_port = free_port(), free_port() + 1
     log = tmp_path / "receivers.log"
-    env = process_env(migrated_db, tmp_path, ELDERCARE_DC09_PORT=str(dc09_port), ELDERCARE_WATCH_PORT=str(watch_port))
+    env = process_env(migrated_db, tmp_path, ELDERCARE_DC09_PORT=str(dc09_port), ELDERCARE_WATCH_PORT=str(watch_port),
+                      **extra)
     proc = start([str(BIN / "flask"), "--app", "eldercare", "receivers"], env, log)
     _wait_listening(dc09_port, proc, log)
     _wait_listening(watch_port, proc, log)
@@ -206,3 +207,44 @@ def _issue_token(engine, device_id: int) -> str:
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE devices SET token_hash = :h WHERE id = :d"), {"h": token_hash, "d": device_id})
     return token
+
+
+def test_http_events_committed_by_the_receivers_process_and_by_the_web_when_it_is_gone(migrated_db, committed,
+                                                                                       ops_client, tmp_path):
+    """Web and receivers processes sharing `ELDERCARE_INTAKE_SOCKET`: the receivers process commits the web's
+    HTTP events; SIGKILLed, the web process commits them itself, nothing refused."""
+    link = str(tmp_path / "intake.sock")
+    running = _start_receivers(migrated_db, tmp_path, ELDERCARE_INTAKE_SOCKET=link)
+    port, web_log = free_port(), tmp_path / "web.log"
+    web = start([str(BIN / "flask"), "--app", "eldercare", "serve", "--no-demo"],
+                process_env(migrated_db, tmp_path / "web", ELDERCARE_HTTP_PORT=str(port),
+                            ELDERCARE_INTAKE_SOCKET=link), web_log)
+    device = device_of(committed, "http", offset=1)
+    headers = {"Authorization": f"Bearer {_issue_token(committed, device['id'])}"}
+    url = f"http://127.0.0.1:{port}/api/v1/device-events"
+
+    def send(event_id: str) -> dict:
+        body = {"event_id": event_id, "type": "sos", "occurred_at": datetime.now(UTC).isoformat()}
+        response = requests.post(url, json=body, headers=headers, timeout=30)
+        assert response.status_code == 202, response.text
+        return response.json()
+
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", web, web_log)
+        first = send("link-e2e-1")
+        created_for(ops_client, first["incident_id"])
+        assert send("link-e2e-1") == {**first, "duplicate": True}  # a repeat, through the link: processed once
+        assert FALLBACK not in web_log.read_text()  # both went through the link
+        running.proc.send_signal(signal.SIGKILL)
+        running.proc.wait(10)
+        second = send("link-e2e-2")  # the web worker falls back to its own intake
+        assert second["incident_id"] == first["incident_id"]  # merged into the home's open incident
+    finally:
+        stop(running.proc)
+        stop(web)
+    assert [(e["type"], e["incident_id"]) for e in events_of(committed, device["id"])] == [
+        ("sos", first["incident_id"]), ("sos", first["incident_id"])]
+    assert FALLBACK in web_log.read_text()
+
+
+FALLBACK = "web workers store device events themselves"  # the web process's warning when the link is down

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -33,7 +35,7 @@ from eldercare.core.events import (
     team_room,
 )
 from eldercare.core.models import User
-from eldercare.core.sql import insert_rows, rows_parameters
+from eldercare.core.sql import among, insert_rows, rows_parameters
 from eldercare.core.states import Actor, StateMachine, TransitionConflict
 from eldercare.core.time import isoformat, utcnow
 from eldercare.devices.models import Device
@@ -144,7 +146,8 @@ def alarm_for(device: Device, type_: str, at: datetime, **extra: object) -> Alar
     return Alarm(dedupe_key(device, type_), device.household_id, device.id, type_, at, **extra)
 
 
-def open_or_merge_many(alarms: list[Alarm], *, actor_prefix: str = "device") -> dict[str, int]:
+def open_or_merge_many(alarms: list[Alarm], *, actor_prefix: str = "device",
+                       homes: Mapping[int, HomeLabel] | None = None) -> dict[str, int]:
     # actor_prefix "device" records each incident as opened by "device:<id>"; a full label such as
     # "system:supervision" is used as it is.
     """Open or merge every alarm's incident in one statement; returns {dedupe key: incident id}.
@@ -153,6 +156,9 @@ def open_or_merge_many(alarms: list[Alarm], *, actor_prefix: str = "device") -> 
     counts the events into the open incident atomically, so concurrent batches in several processes can
     neither open two incidents for one home nor lose a count. A returned count equal to the alarm's own
     count means the row is new (an existing incident already had at least one event).
+
+    `homes` ({household id: its label}, as the intake reads them with its devices) lets the announced
+    payloads be built from the upsert's own RETURNING instead of a query of their own.
     """
     if not alarms:
         return {}
@@ -173,7 +179,7 @@ def open_or_merge_many(alarms: list[Alarm], *, actor_prefix: str = "device") -> 
     )).all()
     created = [row for row in rows if row.event_count == by_key[row.dedupe_key].count]
     # The births, escalation and cascade timers of every new incident: two statements for the batch,
-    # not a few round trips per incident.
+    # not a few round trips per incident; neither waits for the server (core.sql.queued).
     INCIDENT.record_new_many([(row.id, _opener(actor_prefix, by_key[row.dedupe_key]),
                                f"{by_key[row.dedupe_key].type} from device {by_key[row.dedupe_key].device_id}")
                               for row in created], "new")
@@ -182,15 +188,36 @@ def open_or_merge_many(alarms: list[Alarm], *, actor_prefix: str = "device") -> 
         **cascade.start_timers([(row.id, by_key[row.dedupe_key].type, by_key[row.dedupe_key].at) for row in created]),
     })
     created_ids = {row.id for row in created}
-    for payload in incident_payloads([row.id for row in rows]):
+    if homes is None:
+        payloads = incident_payloads([row.id for row in rows])
+    else:
+        payloads = [_payload(row, homes.get(row.household_id, NO_HOME)) for row in sorted(rows, key=_by_id)]
+    for payload in payloads:
         event = INCIDENT_CREATED if payload["id"] in created_ids else INCIDENT_UPDATED
         event.publish(payload, namespace=OPS_NAMESPACE, room=OPS_ROOM)
     return {row.dedupe_key: row.id for row in rows}
 
 
+class HomeLabel(NamedTuple):
+    """How the operators' queue names a home."""
+
+    code: str | None
+    address: str | None
+    community: str | None
+
+
+NO_HOME = HomeLabel(None, None, None)
+
 INCIDENT_COLUMNS = ("household_id", "device_id", "type", "priority", "status", "dedupe_key", "event_count",
                     "last_event_at", "lat", "lng", "created_at", "updated_at", "escalation_level", "follow_up",
                     "review_flag")
+# What the queue shows of an incident (`incident_payloads`), all of it returned by the upsert.
+PAYLOAD_COLUMNS = ("id", "status", "household_id", "device_id", "type", "priority", "event_count", "created_at",
+                   "claimed_by_id")
+
+
+def _by_id(row: sa.Row) -> int:
+    return row.id
 
 
 @functools.cache
@@ -201,7 +228,7 @@ def _incidents_upsert(dialect: str) -> sa.Insert:
         index_elements=["dedupe_key"], index_where=OPEN_PREDICATE,
         set_={"event_count": table.c.event_count + insert.excluded.event_count,
               "last_event_at": insert.excluded.last_event_at, "updated_at": insert.excluded.updated_at})
-        .returning(table.c.id, table.c.dedupe_key, table.c.event_count))
+        .returning(table.c.dedupe_key, *(table.c[name] for name in PAYLOAD_COLUMNS)))
 
 
 def _opener(actor_prefix: str, alarm: Alarm) -> str:
@@ -252,19 +279,25 @@ def incident_payloads(incident_ids: list[int]) -> list[dict]:
     """Incidents as the operators' queue shows them, read fresh (one query for any number)."""
     if not incident_ids:
         return []
-    rows = db.session.execute(_PAYLOADS, {"ids": list(incident_ids)}).all()
-    return [{"id": r.id, "status": r.status, "household_id": r.household_id, "device_id": r.device_id,
-             "type": r.type, "priority": r.priority, "event_count": r.event_count,
-             "created_at": isoformat(r.created_at), "claimed_by": r.claimed_by_id, "household_code": r.code,
-             "address": r.address, "community": r.name_zh} for r in rows]
+    rows = db.session.execute(_payloads_query(db.engine.dialect.name), {"ids": list(incident_ids)}).all()
+    return [_payload(r, HomeLabel(r.code, r.address, r.name_zh)) for r in rows]
 
 
-_PAYLOADS = (sa.select(Incident.id, Incident.status, Incident.household_id, Incident.device_id, Incident.type,
-                       Incident.priority, Incident.event_count, Incident.created_at, Incident.claimed_by_id,
-                       Household.code, Household.address, Community.name_zh)
-             .outerjoin(Household, Household.id == Incident.household_id)
-             .outerjoin(Community, Community.id == Household.community_id)
-             .where(Incident.id.in_(sa.bindparam("ids", expanding=True))).order_by(Incident.id))  # built once
+def _payload(row: sa.Row, home: HomeLabel) -> dict:
+    return {"id": row.id, "status": row.status, "household_id": row.household_id, "device_id": row.device_id,
+            "type": row.type, "priority": row.priority, "event_count": row.event_count,
+            "created_at": isoformat(row.created_at), "claimed_by": row.claimed_by_id, "household_code": home.code,
+            "address": home.address, "community": home.community}
+
+
+@functools.cache  # built once per dialect
+def _payloads_query(dialect: str) -> sa.Select:
+    return (sa.select(Incident.id, Incident.status, Incident.household_id, Incident.device_id, Incident.type,
+                      Incident.priority, Incident.event_count, Incident.created_at, Incident.claimed_by_id,
+                      Household.code, Household.address, Community.name_zh)
+            .outerjoin(Household, Household.id == Incident.household_id)
+            .outerjoin(Community, Community.id == Household.community_id)
+            .where(among(Incident.id, "ids", dialect)).order_by(Incident.id))
 
 
 def _announce(event: SocketEvent, incident_id: int) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
 
 from eldercare.extensions import db
 
@@ -39,3 +43,54 @@ def rows_parameters(columns: Sequence[str], rows: Sequence[Mapping[str, object]]
     if db.engine.dialect.name != "postgresql":
         return [{name: row[name] for name in columns} for row in rows]
     return {f"rows_{name}": [row[name] for row in rows] for name in columns}
+
+
+def among(column: sa.ColumnElement, name: str, dialect: str) -> sa.ColumnElement[bool]:
+    """`column` is one of the list given as parameter `name`.
+
+    On PostgreSQL `column = ANY(:name)` with the list as one array: one statement text whatever its length,
+    which psycopg prepares once. An expanding `IN (…)` is a new text for every length (on SQLite, where
+    arrays don't exist, it is what is left)."""
+    if dialect == "postgresql":
+        return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(column.type)))
+    return column.in_(sa.bindparam(name, expanding=True))
+
+
+# --- pipelined transactions (PostgreSQL) ----------------------------------------------------------------
+# A statement normally waits for its result before the next one is sent: one round trip each, and on a
+# thread that shares its process with request threads, one more wait for the GIL each. Inside `pipelined`,
+# statements marked `queued` are sent at once and their results (nothing anyone reads) are collected with
+# the next statement that waits, or with the COMMIT; every other statement waits as usual, so what reads
+# rows or row counts sees them. An error in a queued statement is raised by that next waiting statement,
+# or the commit: the transaction fails as a whole, as it would have anyway.
+
+_PIPELINE = "eldercare.pipeline"
+Executable = TypeVar("Executable", bound=sa.Executable)
+
+
+def queued(statement: Executable) -> Executable:
+    """Mark a statement whose result nobody reads: inside `pipelined` it does not wait for the server."""
+    return statement.execution_options(eldercare_queued=True)
+
+
+@contextmanager
+def pipelined(connection: sa.Connection) -> Iterator[None]:
+    """Run the block's statements on `connection` in psycopg's pipeline mode (a no-op on SQLite)."""
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    info = connection.info  # held: once the connection is invalidated (server gone) it can't be asked again
+    with connection.connection.driver_connection.pipeline() as pipeline:
+        info[_PIPELINE] = pipeline
+        try:
+            yield
+        finally:
+            info.pop(_PIPELINE, None)
+
+
+@event.listens_for(Engine, "after_cursor_execute")
+def _wait_unless_queued(conn: sa.Connection, cursor: object, statement: str, parameters: object,
+                        context: object, executemany: bool) -> None:
+    pipeline = conn.info.get(_PIPELINE)
+    if pipeline is not None and not (context is not None and context.execution_options.get("eldercare_queued")):
+        pipeline.sync()  # this statement's result, and those of the queued ones before it, are back

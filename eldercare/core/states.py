@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from eldercare.core.errors import ApiError
 from eldercare.core.models import StateEvent, User
-from eldercare.core.sql import insert_rows, rows_parameters
+from eldercare.core.sql import insert_rows, queued, rows_parameters
 from eldercare.core.time import utcnow
 from eldercare.extensions import db
 
@@ -96,7 +96,7 @@ BIRTH_COLUMNS = ("entity_type", "entity_id", "from_state", "to_state", "at", "re
 
 @functools.cache
 def _births_insert(dialect: str) -> sa.Insert:
-    return insert_rows(StateEvent.__table__, BIRTH_COLUMNS)
+    return queued(insert_rows(StateEvent.__table__, BIRTH_COLUMNS))  # nobody reads its result
 
 
 def history(entity_type: str, entity_id: int) -> list[StateEvent]:

@@ -18,7 +18,7 @@ from celery import shared_task
 
 from eldercare.core.db import on_commit
 from eldercare.core.models import Timer
-from eldercare.core.sql import dialect_insert, insert_rows, rows_parameters
+from eldercare.core.sql import dialect_insert, insert_rows, queued, rows_parameters
 from eldercare.core.time import utcnow
 from eldercare.extensions import db
 
@@ -66,19 +66,19 @@ def arm_many(due: dict[tuple[str, int], datetime]) -> None:
     """
     if not due:
         return
-    rows = db.session.connection().execute(_timers_upsert(db.engine.dialect.name), rows_parameters(
+    # Queued (core.sql): nothing here waits for the upsert, the message names the timers by key.
+    db.session.connection().execute(_timers_upsert(db.engine.dialect.name), rows_parameters(
         TIMER_COLUMNS, [{"kind": kind, "ref_id": ref_id, "due_at": due_at, "attempts": 0}
                         for (kind, ref_id), due_at in sorted(due.items())],
-    )).all()
+    ))
     latest: dict[str, datetime] = {}
-    for (kind, _), due_at in due.items():
+    refs: dict[str, list[int]] = {}
+    for (kind, ref_id), due_at in sorted(due.items()):
         latest[kind] = max(due_at, latest.get(kind, due_at))
-    ids: dict[str, list[int]] = {}
-    for timer_id, kind in rows:
-        ids.setdefault(kind, []).append(timer_id)
+        refs.setdefault(kind, []).append(ref_id)
     horizon = utcnow() + MAX_COUNTDOWN
-    chain = [{"eta": latest[kind].isoformat(), "ids": ids[kind]} for kind in sorted(ids, key=latest.__getitem__)
-             if latest[kind] <= horizon]
+    chain = [{"eta": latest[kind].isoformat(), "kind": kind, "refs": refs[kind]}
+             for kind in sorted(refs, key=latest.__getitem__) if latest[kind] <= horizon]
     if chain:
         on_commit(db.session, lambda: fire_timer.apply_async((chain,), eta=datetime.fromisoformat(chain[0]["eta"])))
 
@@ -89,9 +89,8 @@ TIMER_COLUMNS = ("kind", "ref_id", "due_at", "attempts")
 @functools.cache
 def _timers_upsert(dialect: str) -> sa.Insert:
     insert = insert_rows(Timer.__table__, TIMER_COLUMNS)
-    return (insert.on_conflict_do_update(index_elements=["kind", "ref_id"],
-                                         set_={"due_at": insert.excluded.due_at, "fired_at": None, "attempts": 0})
-            .returning(Timer.__table__.c.id, Timer.__table__.c.kind))
+    return queued(insert.on_conflict_do_update(
+        index_elements=["kind", "ref_id"], set_={"due_at": insert.excluded.due_at, "fired_at": None, "attempts": 0}))
 
 
 def disarm(kind: str, ref_id: int) -> None:
@@ -140,11 +139,18 @@ def sweep_timers() -> int:
 
 @shared_task(name="core.fire_timer", declared_queue="alarms", time_limit=30, ignore_result=True)
 def fire_timer(timer_id: int | list[dict]) -> bool:
-    if isinstance(timer_id, list):  # armed together by `arm_many`: [{"eta", "ids"}, ...] by due time
+    if isinstance(timer_id, list):  # armed together by `arm_many`: [{"eta", "kind", "refs"}, ...] by due time
         first, rest = timer_id[0], timer_id[1:]
         now = utcnow()
-        fired = sum(fire(one, now) for one in first["ids"]) > 0
+        fired = sum(fire(one, now) for one in _group_ids(first)) > 0
         if rest:
             fire_timer.apply_async((rest,), eta=datetime.fromisoformat(rest[0]["eta"]))
         return fired
     return fire(timer_id)
+
+
+def _group_ids(group: dict) -> list[int]:
+    if "ids" in group:  # a message sent before timers were named by key
+        return group["ids"]
+    return list(db.session.scalars(sa.select(Timer.id).where(Timer.kind == group["kind"],
+                                                             Timer.ref_id.in_(group["refs"]))))

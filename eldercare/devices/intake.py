@@ -22,7 +22,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask import Flask
+from sqlalchemy.orm import Session
 
+from eldercare.core.message_queue import publishing_together
+from eldercare.core.sql import pipelined
 from eldercare.devices.models import Device
 from eldercare.extensions import db
 
@@ -194,6 +197,8 @@ class IntakeBatcher:
         self._queue: queue.SimpleQueue[tuple[list[Inbound], Future] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._start_lock = threading.Lock()
+        self._local = threading.local()  # each committer thread's database connection
+        self.backend_pids: set[int] = set()
 
     def submit_many(self, items: list[Inbound]) -> Future:
         self._ensure_started()
@@ -232,6 +237,12 @@ class IntakeBatcher:
                     self._threads = threads
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        finally:
+            self._drop_connection()
+
+    def _serve(self) -> None:
         while True:
             entries = self._gather()
             if entries is None:
@@ -269,8 +280,10 @@ class IntakeBatcher:
     def _commit(self, items: list[Inbound]) -> list[Result]:
         try:
             return list(self._in_transaction(items))
-        except Exception:
-            if len(items) == 1:
+        except Exception as exc:
+            # A lone event is retried only after an operational failure (the kept connection had died in a
+            # database restart, say): on a new connection it goes through; anything else would fail again.
+            if len(items) == 1 and not isinstance(exc, sa.exc.OperationalError):
                 raise
             log.exception("intake batch of %d failed; retrying its events one by one", len(items))
         results: list[Result] = []
@@ -284,15 +297,52 @@ class IntakeBatcher:
 
     def _in_transaction(self, items: list[Inbound]) -> list[Outcome]:
         with self.app.app_context():
+            # The services use `db.session`; here it is a session on this thread's own connection.
+            connection = self._connection()
+            if connection is not None:
+                db.session.registry.set(Session(bind=connection))
             try:
-                outcomes = self.process(items)
-                db.session.commit()
+                # The batch's writes that nobody reads don't wait for the server (core.sql.queued).
+                with pipelined(db.session.connection()):
+                    outcomes = self.process(items)
+                    with publishing_together():  # the batch's events, announced after the commit, in one go
+                        db.session.commit()
                 return outcomes
             except BaseException:
-                db.session.rollback()
+                try:
+                    db.session.rollback()
+                except Exception:  # the connection is gone: nothing to roll back
+                    log.warning("rollback of a failed intake batch failed", exc_info=True)
+                self._drop_connection()  # it may be the connection that failed: the next attempt gets another
                 raise
             finally:
                 db.session.remove()
+
+    def _connection(self) -> sa.Connection | None:
+        """This committer thread's connection, kept from batch to batch.
+
+        A pooled connection is pinged at every checkout (`pool_pre_ping`): one more round trip per batch, on
+        the thread whose round trips cap the intake. Kept, it is checked once; if it has died (database
+        restart), the batch fails, the connection is dropped, and the batch's events are retried one by one
+        on a fresh, pinged one (`_commit`): nothing acknowledged depends on it.
+        """
+        bind = db.engine
+        if isinstance(bind, sa.Connection):
+            return None  # the tests run everything on one connection (tests/conftest.py): the session's
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = bind.connect()
+            if bind.dialect.name == "postgresql":  # which server process is ours (diagnostics, tests)
+                self.backend_pids.add(connection.connection.driver_connection.info.backend_pid)
+        return connection
+
+    def _drop_connection(self) -> None:
+        connection, self._local.connection = getattr(self._local, "connection", None), None
+        if connection is not None:
+            try:
+                connection.invalidate()  # never back to the pool: its state is unknown
+            except Exception:
+                log.exception("closing an intake connection failed")
 
 
 class _LoopGather:
@@ -331,11 +381,14 @@ class Intake:
     """What receivers are given: a cached device lookup and a durable, batched store."""
 
     def __init__(self, app: Flask, *, max_batch: int = 1000, max_wait_s: float = 0.002) -> None:
+        from eldercare.devices.intake_link import IntakeLink
         from eldercare.devices.services import ingest_batch
 
         self.directory = DeviceDirectory(app)
         self.batcher = IntakeBatcher(app, ingest_batch, max_batch=max_batch, max_wait_s=max_wait_s)
         self._gathers: dict[asyncio.AbstractEventLoop, _LoopGather] = {}
+        path = app.config.get("ELDERCARE_INTAKE_SOCKET")
+        self.link = IntakeLink(path) if path else None  # the receivers process commits for us (intake_link.py)
 
     def lookup(self, protocol: str, uid: str) -> DeviceInfo | None:
         return self.directory.lookup(protocol, uid)
@@ -344,7 +397,15 @@ class Intake:
         return self.directory.authenticate(token)
 
     def store_sync(self, inbound: Inbound, timeout: float = 30.0) -> Outcome:
-        """From a request thread (HTTP, SMS webhook): blocks until the event is committed."""
+        """From a request thread (HTTP, SMS webhook): blocks until the event is committed, by the receivers
+        process where there is one (`ELDERCARE_INTAKE_SOCKET`), else (or if it cannot) by this one."""
+        if self.link is not None:
+            from eldercare.devices.intake_link import LinkError
+
+            try:
+                return self.link.store(inbound)
+            except LinkError:
+                pass  # logged by the link; the idempotency key makes a second store of a committed event a repeat
         return self.batcher.submit(inbound).result(timeout)
 
     def store(self, inbound: Inbound) -> asyncio.Future:

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 
 from eldercare.alerts import services as alerts
-from eldercare.core.sql import insert_rows, rows_parameters
+from eldercare.core.sql import among, insert_rows, queued, rows_parameters
 from eldercare.core.time import utcnow
 from eldercare.devices import gate, supervision
 from eldercare.devices.events import DEVICE_ONLINE
@@ -37,6 +37,7 @@ from eldercare.devices.intake import Inbound, Outcome
 from eldercare.devices.models import Device, DeviceEvent, DeviceModel
 from eldercare.dispatch import callbacks
 from eldercare.extensions import db
+from eldercare.geo.models import Community
 from eldercare.households.models import Household
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class DeviceFacts(NamedTuple):
     protocol: str = ""
     token_hash: str | None = None
     no_activity_hours: int | None = None  # of its household
+    home: alerts.HomeLabel = alerts.NO_HOME  # how the operators' queue names its household
 
 
 Facts = dict[int, DeviceFacts]
@@ -107,18 +109,22 @@ def _device_facts(device_ids: set[int]) -> Facts:
     no-activity setting and what the gate checks tokens against."""
     if not device_ids:
         return {}
-    rows = db.session.connection().execute(_FACTS, {"ids": list(device_ids)}).all()
-    return {row[0]: DeviceFacts(*row[1:]) for row in rows}
+    rows = db.session.connection().execute(_facts_query(db.engine.dialect.name), {"ids": list(device_ids)}).all()
+    return {row[0]: DeviceFacts(*row[1:10], home=alerts.HomeLabel(*row[10:])) for row in rows}
 
 
 # The batch's statements are built once: constructing and cache-keying a statement costs more CPU than
 # running it, and the commit thread's CPU is what caps a web worker's intake.
-_FACTS = (sa.select(Device.id, Device.heartbeat_interval_s, Device.household_id, Device.online, Device.battery_pct,
-                    sa.func.coalesce(DeviceModel.low_battery_pct, 20), Device.status, Device.protocol,
-                    Device.token_hash, Household.no_activity_hours)
-          .outerjoin(DeviceModel, DeviceModel.code == Device.model)
-          .outerjoin(Household, Household.id == Device.household_id)
-          .where(Device.id.in_(sa.bindparam("ids", expanding=True))))
+@functools.cache
+def _facts_query(dialect: str) -> sa.Select:
+    return (sa.select(Device.id, Device.heartbeat_interval_s, Device.household_id, Device.online, Device.battery_pct,
+                      sa.func.coalesce(DeviceModel.low_battery_pct, 20), Device.status, Device.protocol,
+                      Device.token_hash, Household.no_activity_hours, Household.code, Household.address,
+                      Community.name_zh)
+            .outerjoin(DeviceModel, DeviceModel.code == Device.model)
+            .outerjoin(Household, Household.id == Device.household_id)
+            .outerjoin(Community, Community.id == Household.community_id)
+            .where(among(Device.id, "ids", dialect)))
 
 
 # --- 1. events ----------------------------------------------------------------------------------------
@@ -191,8 +197,8 @@ def _link_events(stored: dict[Key, _Stored], incidents: dict[Key, int | None]) -
         db.session.connection().execute(_LINK, links)
 
 
-_LINK = (DeviceEvent.__table__.update().where(DeviceEvent.__table__.c.id == sa.bindparam("e_id"))
-         .values(incident_id=sa.bindparam("i_id")))
+_LINK = queued(DeviceEvent.__table__.update().where(DeviceEvent.__table__.c.id == sa.bindparam("e_id"))
+                .values(incident_id=sa.bindparam("i_id")))
 
 
 # --- 2. devices ---------------------------------------------------------------------------------------
@@ -227,7 +233,7 @@ def _update_device_statement() -> sa.Update:
     )
 
 
-_UPDATE_DEVICE = _update_device_statement()
+_UPDATE_DEVICE = queued(_update_device_statement())
 
 
 def _bring_back_online(device_ids: Iterable[int]) -> None:
@@ -258,9 +264,9 @@ def _record_activity(items: list[Inbound], devices: Facts) -> None:
              if hours[household_id] else None} for household_id, at in sorted(latest.items())])
 
 
-_ACTIVITY = (Household.__table__.update().where(Household.__table__.c.id == sa.bindparam("h_id"))
-             .values(last_activity_at=sa.bindparam("at"), no_activity_due_at=sa.bindparam("due"),
-                     no_activity_stage=0))
+_ACTIVITY = queued(Household.__table__.update().where(Household.__table__.c.id == sa.bindparam("h_id"))
+                   .values(last_activity_at=sa.bindparam("at"), no_activity_due_at=sa.bindparam("due"),
+                           no_activity_stage=0))
 
 
 # --- 4. incidents -------------------------------------------------------------------------------------
@@ -282,7 +288,7 @@ def _apply_to_incidents(fresh: list[Inbound], devices: Facts) -> dict[Key, int |
             alarms[key] = alerts.Alarm(alerts.dedupe_key_for(item.device_id, household_id, item.type), household_id,
                                        item.device_id, item.type, item.received_at,
                                        lat=item.lat if life else None, lng=item.lng if life else None)
-    opened = alerts.open_or_merge_many(list(alarms.values()))
+    opened = alerts.open_or_merge_many(list(alarms.values()), homes=_homes(devices))
     incidents.update({key: opened[alarm.key] for key, alarm in alarms.items()})
     return incidents
 
@@ -302,6 +308,10 @@ def _battery_incidents(dropped: list[int], recovered: list[int],
         alerts.Alarm(alerts.dedupe_key_for(device_id, devices[device_id].household_id, "low_battery"),
                      devices[device_id].household_id, device_id, "low_battery", at)
         for device_id in dropped
-    ])
+    ], homes=_homes(devices))
     for device_id in recovered:
         alerts.resolve_technical(device_id, "low_battery", actor=f"device:{device_id}", reason="battery recharged")
+
+
+def _homes(devices: Facts) -> dict[int, alerts.HomeLabel]:
+    return {facts.household_id: facts.home for facts in devices.values() if facts.household_id is not None}

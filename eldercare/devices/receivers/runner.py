@@ -16,6 +16,7 @@ import threading
 from flask import Flask
 
 from eldercare.devices.intake import intake_for
+from eldercare.devices.intake_link import IntakeLinkServer
 from eldercare.devices.receivers.dc09_server import Dc09Server
 from eldercare.devices.receivers.watch_server import WatchServer
 
@@ -28,6 +29,7 @@ class ReceiverRunner:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.dc09: Dc09Server | None = None
         self.watch: WatchServer | None = None
+        self.link: IntakeLinkServer | None = None
         self.ready = threading.Event()
         self._stopping: asyncio.Event | None = None
         self.error: BaseException | None = None
@@ -48,8 +50,13 @@ class ReceiverRunner:
             raise
         log.info("device receivers up: DC-09 %s:%s (TCP+UDP), watch %s:%s", host, config["ELDERCARE_DC09_PORT"],
                  host, config["ELDERCARE_WATCH_PORT"])
+        if config.get("ELDERCARE_INTAKE_SOCKET"):  # the web workers' HTTP events are committed here too
+            self.link = await IntakeLinkServer(intake, config["ELDERCARE_INTAKE_SOCKET"]).start()
+            log.info("intake link up on %s", config["ELDERCARE_INTAKE_SOCKET"])
         self.ready.set()
         await self._stopping.wait()
+        if self.link is not None:
+            await self.link.stop()
         await self.dc09.stop()
         await self.watch.stop()
 
