@@ -89,3 +89,30 @@ def test_arm_many_upserts_every_kind_and_sends_one_message_that_walks_the_kinds(
     fired.clear()
     assert task.run([{"eta": t0.isoformat(), "ids": [ids["test.b", 7]]}]) is True
     assert fired == [ids["test.b", 7]]
+
+
+def test_an_event_another_batch_stored_meanwhile_is_counted_once(app, db_session, monkeypatch):
+    """Two processes receive the same retransmission: the second's read saw it as new, but the first stored
+    it before the second's insert. The second batch runs again, sees a repeat, and counts nothing twice."""
+    from eldercare.alerts.models import Incident
+    from eldercare.devices import services
+    from eldercare.devices.intake import intake_for
+
+    device = quiet_device(db_session, "dc09")
+    first = intake_for(app).store_sync(Inbound(device_id=device.id, protocol="dc09", idempotency_key="race-1",
+                                               type="sos", received_at=utcnow()))
+    real, calls = services._device_facts, []
+
+    def read_before_the_other_commit(items):  # the first read misses what the other batch stored
+        facts, known = real(items)
+        calls.append(len(known))
+        return (facts, {}) if len(calls) == 1 else (facts, known)
+
+    monkeypatch.setattr(services, "_device_facts", read_before_the_other_commit)
+    again = intake_for(app).store_sync(Inbound(device_id=device.id, protocol="dc09", idempotency_key="race-1",
+                                               type="sos", received_at=utcnow()))
+    assert calls == [1, 1]  # the batch ran twice
+    assert (again.duplicate, again.event_id, again.incident_id) == (True, first.event_id, first.incident_id)
+    assert db_session.get(Incident, first.incident_id).event_count == 1
+    assert db_session.scalars(sa.select(sa.func.count()).select_from(DeviceEvent)
+                              .where(DeviceEvent.device_id == device.id)).one() == 1

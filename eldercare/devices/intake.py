@@ -175,6 +175,11 @@ class DeviceDirectory:
 Result = Outcome | BaseException  # per event: its outcome, or why it could not be stored
 
 
+class RetryBatch(Exception):
+    """A batch met a race it settles by running again (its events one by one), e.g. an event another
+    process stored first: the second run sees it as a repeat."""
+
+
 class IntakeBatcher:
     """Group commit on threads of its own.
 
@@ -282,8 +287,9 @@ class IntakeBatcher:
             return list(self._in_transaction(items))
         except Exception as exc:
             # A lone event is retried only after an operational failure (the kept connection had died in a
-            # database restart, say): on a new connection it goes through; anything else would fail again.
-            if len(items) == 1 and not isinstance(exc, sa.exc.OperationalError):
+            # database restart, say) or a race (RetryBatch): then it goes through; anything else would fail
+            # again.
+            if len(items) == 1 and not isinstance(exc, sa.exc.OperationalError | RetryBatch):
                 raise
             log.exception("intake batch of %d failed; retrying its events one by one", len(items))
         results: list[Result] = []

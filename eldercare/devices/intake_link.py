@@ -115,9 +115,15 @@ class IntakeLink:
         sock = getattr(self._local, "sock", None)
         if sock is None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(self.timeout)
             try:
+                sock.settimeout(self.timeout)
                 sock.connect(self.path)
+                # From here on a blocking socket with the kernel's own timeouts: Python's timeout mode would
+                # poll() before every send and recv, two more system calls per event on the alarm path.
+                sock.settimeout(None)
+                limit = struct.pack("ll", int(self.timeout), int(self.timeout % 1 * 1e6))
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
             except OSError:
                 sock.close()
                 raise
@@ -125,7 +131,7 @@ class IntakeLink:
         return sock
 
     def _read_frame(self, sock: socket.socket) -> bytes:
-        data = sock.recv(65536)  # the whole reply, nearly always: one system call
+        data = sock.recv(4096)  # the whole reply (tens of bytes), nearly always: one system call
         while len(data) < _HEADER.size:
             data += self._more(sock, _HEADER.size - len(data))
         (size,) = _HEADER.unpack_from(data)

@@ -7,12 +7,13 @@ event would cap the intake at one database round trip per event):
 0. the gate refuses events whose device token does not match or whose device is over its rate limit
    (HTTP), from the same read of the devices' rows; refused events are not written at all;
 
-1. store the events once: a multi-row INSERT … ON CONFLICT (device, idempotency key) DO NOTHING;
-   repeats, within the batch or from earlier, are answered with the stored event and incident;
+1. read the devices and which events are repeats (already stored, or twice in the batch): those are
+   answered with the stored event and incident and change nothing;
 2. update each device once (last seen, battery, position, next heartbeat deadline, back online);
 3. homes showing a sign of life get their no-activity deadline pushed back;
 4. alarms open or merge their incidents in one upsert; cancels and restores, rare, go one by one;
-5. the stored events learn their incident;
+5. the new events are stored once, with their incident: a multi-row INSERT … ON CONFLICT (device,
+   idempotency key) DO NOTHING; one that another process stored meanwhile makes the batch run again;
 6. presses of the green "service" key (`service_request`) open or count up the households' call-back
    tasks in one upsert (eldercare.dispatch.callbacks), only when the batch has any.
 Heartbeats are not kept as events: they only move the device's deadline.
@@ -27,13 +28,14 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from eldercare.alerts import services as alerts
 from eldercare.core.sql import among, insert_rows, queued, rows_parameters
 from eldercare.core.time import utcnow
 from eldercare.devices import gate, supervision
 from eldercare.devices.events import DEVICE_ONLINE
-from eldercare.devices.intake import Inbound, Outcome
+from eldercare.devices.intake import Inbound, Outcome, RetryBatch
 from eldercare.devices.models import Device, DeviceEvent, DeviceModel
 from eldercare.dispatch import callbacks
 from eldercare.extensions import db
@@ -77,54 +79,82 @@ def heartbeat_deadline(seen_at: datetime, interval_s: int) -> datetime:
 
 
 def ingest_batch(items: list[Inbound]) -> list[Outcome]:
-    devices = _device_facts({item.device_id for item in items})
+    devices, known = _device_facts(items)
     refused = gate.refusals(items, devices)
     if not refused:
-        return _ingest(items, devices)
+        return _ingest(items, devices, known)
     accepted = [item for index, item in enumerate(items) if index not in refused]
-    outcomes = iter(_ingest(accepted, devices) if accepted else ())
+    outcomes = iter(_ingest(accepted, devices, known) if accepted else ())
     return [Outcome(None, False, None, refused[index]) if index in refused else next(outcomes)
             for index in range(len(items))]
 
 
-def _ingest(items: list[Inbound], devices: Facts) -> list[Outcome]:
+def _ingest(items: list[Inbound], devices: Facts, known: dict[Key, _Stored]) -> list[Outcome]:
     dropped, recovered = supervision.battery_changes(
         {item.device_id: item.battery_pct for item in items if item.battery_pct is not None}, devices)
-    events = [item for item in items if item.type != "heartbeat"]
-    stored, fresh = _store_events(events)
+    stored, fresh = _sort_events([item for item in items if item.type != "heartbeat"], known)
     _bring_back_online([device_id for device_id, facts in devices.items() if not facts.online])
     _update_devices([*(item for item in items if item.type == "heartbeat"), *fresh], devices)
     _record_activity([item for item in fresh if item.type in ACTIVITY], devices)
     incidents = _apply_to_incidents(fresh, devices)
     reported = {item.device_id for item in fresh if item.type == "low_battery"}  # already an alarm above
     _battery_incidents([d for d in dropped if d not in reported], recovered, devices, items[-1].received_at)
-    _link_events(stored, incidents)
+    _insert_events(fresh, stored, incidents)
     _open_callbacks([item for item in fresh if item.type == "service_request"], devices)
     return [Outcome(None, False, None) if item.type == "heartbeat" else _outcome(item, stored, incidents)
             for item in items]
 
 
-def _device_facts(device_ids: set[int]) -> Facts:
-    """Every device of the batch in one query, with its model's low-battery threshold, its household's
-    no-activity setting and what the gate checks tokens against."""
-    if not device_ids:
-        return {}
-    rows = db.session.connection().execute(_facts_query(db.engine.dialect.name), {"ids": list(device_ids)}).all()
-    return {row[0]: DeviceFacts(*row[1:10], home=alerts.HomeLabel(*row[10:])) for row in rows}
+def _device_facts(items: list[Inbound]) -> tuple[Facts, dict[Key, _Stored]]:
+    """Every device of the batch, with its model's low-battery threshold, its household's no-activity setting
+    and what the gate checks tokens against; and which of the batch's events are already stored (repeats).
+    One query on PostgreSQL (the repeats ride along as a column computed once), two on SQLite."""
+    if not items:
+        return {}, {}
+    keys = sorted({(item.device_id, item.idempotency_key) for item in items if item.type != "heartbeat"})
+    dialect = db.engine.dialect.name
+    rows = db.session.connection().execute(_facts_query(dialect), {
+        "ids": list({item.device_id for item in items}),
+        "pair_devices": [device_id for device_id, _ in keys], "pair_keys": [key for _, key in keys],
+    }).all()
+    facts = {row[0]: DeviceFacts(*row[1:10], home=alerts.HomeLabel(*row[10:13])) for row in rows}
+    if dialect == "postgresql":
+        repeats = (rows[0][13] or []) if rows else []
+    else:
+        repeats = [(r.device_id, r.idempotency_key, r.id, r.incident_id) for r in db.session.execute(
+            sa.select(DeviceEvent.device_id, DeviceEvent.idempotency_key, DeviceEvent.id, DeviceEvent.incident_id)
+            .where(sa.tuple_(DeviceEvent.device_id, DeviceEvent.idempotency_key).in_(keys)))] if keys else []
+    known = {(device_id, key): _Stored(event_id, True, incident_id, None)
+             for device_id, key, event_id, incident_id in repeats}
+    return facts, known
 
 
 # The batch's statements are built once: constructing and cache-keying a statement costs more CPU than
-# running it, and the commit thread's CPU is what caps a web worker's intake.
+# running it, and the commit thread's CPU is what caps the intake.
 @functools.cache
 def _facts_query(dialect: str) -> sa.Select:
-    return (sa.select(Device.id, Device.heartbeat_interval_s, Device.household_id, Device.online, Device.battery_pct,
-                      sa.func.coalesce(DeviceModel.low_battery_pct, 20), Device.status, Device.protocol,
-                      Device.token_hash, Household.no_activity_hours, Household.code, Household.address,
-                      Community.name_zh)
-            .outerjoin(DeviceModel, DeviceModel.code == Device.model)
-            .outerjoin(Household, Household.id == Device.household_id)
-            .outerjoin(Community, Community.id == Household.community_id)
-            .where(among(Device.id, "ids", dialect)))
+    query = (sa.select(Device.id, Device.heartbeat_interval_s, Device.household_id, Device.online, Device.battery_pct,
+                       sa.func.coalesce(DeviceModel.low_battery_pct, 20), Device.status, Device.protocol,
+                       Device.token_hash, Household.no_activity_hours, Household.code, Household.address,
+                       Community.name_zh)
+             .outerjoin(DeviceModel, DeviceModel.code == Device.model)
+             .outerjoin(Household, Household.id == Device.household_id)
+             .outerjoin(Community, Community.id == Household.community_id)
+             .where(among(Device.id, "ids", dialect)))
+    if dialect != "postgresql":
+        return query
+    # The batch's events already stored, as [[device, key, event id, incident id], …]: a subquery that does
+    # not depend on the row, so PostgreSQL runs it once (an InitPlan) and the batch saves a round trip.
+    pairs = sa.func.unnest(sa.bindparam("pair_devices", type_=postgresql.ARRAY(sa.Integer)),
+                           sa.bindparam("pair_keys", type_=postgresql.ARRAY(sa.Text))
+                           ).table_valued("device_id", "key").render_derived(with_types=False)
+    events = DeviceEvent.__table__
+    repeats = (sa.select(sa.func.json_agg(sa.func.json_build_array(events.c.device_id, events.c.idempotency_key,
+                                                                   events.c.id, events.c.incident_id)))
+               .select_from(events.join(pairs, sa.and_(events.c.device_id == pairs.c.device_id,
+                                                       events.c.idempotency_key == pairs.c.key)))
+               .scalar_subquery())
+    return query.add_columns(repeats)
 
 
 # --- 1. events ----------------------------------------------------------------------------------------
@@ -132,34 +162,44 @@ def _facts_query(dialect: str) -> sa.Select:
 class _Stored:
     __slots__ = ("duplicate", "event_id", "incident_id", "item")
 
-    def __init__(self, event_id: int, duplicate: bool, incident_id: int | None, item: Inbound | None) -> None:
+    def __init__(self, event_id: int | None, duplicate: bool, incident_id: int | None,
+                 item: Inbound | None) -> None:
         self.event_id, self.duplicate, self.incident_id, self.item = event_id, duplicate, incident_id, item
 
 
-def _store_events(events: list[Inbound]) -> tuple[dict[Key, _Stored], list[Inbound]]:
-    """Insert what is new; returns every key's stored event and the list of events new to the platform."""
-    unique: dict[Key, Inbound] = {}
+def _sort_events(events: list[Inbound], known: dict[Key, _Stored]) -> tuple[dict[Key, _Stored], list[Inbound]]:
+    """Every key's stored event (repeats: the one stored before; new: to be inserted), and the new events."""
+    stored: dict[Key, _Stored] = dict(known)
+    fresh = []
     for item in events:  # the same key twice in one batch: the first one counts
-        unique.setdefault((item.device_id, item.idempotency_key), item)
-    if not unique:
-        return {}, []
+        key = (item.device_id, item.idempotency_key)
+        if key not in stored:
+            stored[key] = _Stored(None, False, None, item)
+            fresh.append(item)
+    return stored, fresh
+
+
+def _insert_events(fresh: list[Inbound], stored: dict[Key, _Stored], incidents: dict[Key, int | None]) -> None:
+    """The batch's new events, last and with their incident: a later UPDATE to link them would write every
+    row again (and its five index entries). One statement of one JSON document (core.sql.insert_rows), in key
+    order as every shared row of a batch: concurrent batches wait for each other, never deadlock."""
+    if not fresh:
+        return
     now = utcnow()
-    # One statement of one array per column (core.sql.insert_rows): the same text whatever the batch size.
-    # In key order, as every shared row of a batch: concurrent batches wait for each other, never deadlock.
-    inserted = db.session.connection().execute(
-        _events_insert(db.engine.dialect.name),
-        rows_parameters(EVENT_COLUMNS, [_event_row(item, now) for _, item in sorted(unique.items())]),
-    ).all()
-    stored = {(row.device_id, row.idempotency_key): _Stored(row.id, False, None, unique[(row.device_id,
-              row.idempotency_key)]) for row in inserted}
-    repeats = [key for key in unique if key not in stored]
-    if repeats:
-        for row in db.session.execute(
-            sa.select(DeviceEvent.id, DeviceEvent.device_id, DeviceEvent.idempotency_key, DeviceEvent.incident_id)
-            .where(sa.tuple_(DeviceEvent.device_id, DeviceEvent.idempotency_key).in_(repeats))
-        ):
-            stored[(row.device_id, row.idempotency_key)] = _Stored(row.id, True, row.incident_id, None)
-    return stored, [entry.item for entry in stored.values() if not entry.duplicate]
+    rows = [_event_row(item, now, incidents.get((item.device_id, item.idempotency_key)))
+            for item in sorted(fresh, key=_key_of)]
+    inserted = db.session.connection().execute(_events_insert(db.engine.dialect.name),
+                                               rows_parameters(EVENT_COLUMNS, rows)).all()
+    if len(inserted) != len(rows):
+        # Another process stored one of them first: run again, the batch sees it as a repeat and counts it
+        # into its incident once.
+        raise RetryBatch(f"{len(rows) - len(inserted)} of {len(rows)} events stored meanwhile by another batch")
+    for row in inserted:
+        stored[(row.device_id, row.idempotency_key)].event_id = row.id
+
+
+def _key_of(item: Inbound) -> Key:
+    return item.device_id, item.idempotency_key
 
 
 EVENT_COLUMNS = ("device_id", "idempotency_key", "type", "qualifier", "zone", "code", "lat", "lng", "accuracy_m",
@@ -174,12 +214,12 @@ def _events_insert(dialect: str) -> sa.Insert:
             .returning(table.c.id, table.c.device_id, table.c.idempotency_key))
 
 
-def _event_row(item: Inbound, now: datetime) -> dict:
+def _event_row(item: Inbound, now: datetime, incident_id: int | None) -> dict:
     return {"device_id": item.device_id, "idempotency_key": item.idempotency_key, "type": item.type,
             "qualifier": item.qualifier, "zone": item.zone, "code": item.code, "lat": item.lat, "lng": item.lng,
             "accuracy_m": item.accuracy_m, "battery_pct": item.battery_pct, "detail": item.detail,
             "occurred_at": item.occurred_at, "received_at": item.received_at, "protocol": item.protocol,
-            "raw": item.raw, "processed_at": now, "incident_id": None}
+            "raw": item.raw, "processed_at": now, "incident_id": incident_id}
 
 
 def _outcome(item: Inbound, stored: dict[Key, _Stored], incidents: dict[Key, int | None]) -> Outcome:
@@ -188,17 +228,6 @@ def _outcome(item: Inbound, stored: dict[Key, _Stored], incidents: dict[Key, int
     if entry.item is not item and not entry.duplicate:
         return Outcome(entry.event_id, True, incidents.get(key))  # repeated within this very batch
     return Outcome(entry.event_id, entry.duplicate, entry.incident_id if entry.duplicate else incidents.get(key))
-
-
-def _link_events(stored: dict[Key, _Stored], incidents: dict[Key, int | None]) -> None:
-    links = [{"e_id": stored[key].event_id, "i_id": incident_id} for key, incident_id in incidents.items()
-             if incident_id is not None]
-    if links:
-        db.session.connection().execute(_LINK, links)
-
-
-_LINK = queued(DeviceEvent.__table__.update().where(DeviceEvent.__table__.c.id == sa.bindparam("e_id"))
-                .values(incident_id=sa.bindparam("i_id")))
 
 
 # --- 2. devices ---------------------------------------------------------------------------------------
