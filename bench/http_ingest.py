@@ -1,11 +1,12 @@
 """HTTP alarm ingest against a bare endpoint on the same server, same run.
 
     apt-get install -y wrk   # once
-    .venv/bin/python -m bench.http_ingest [--seconds 10] [--connections 64] [--no-link]
+    .venv/bin/python -m bench.http_ingest [--seconds 10] [--connections 64] [--no-link] [--workers 2 --threads 32]
 
-Production mode (PostgreSQL + Redis), gunicorn 2 workers × 32 threads on this machine, wrk on loopback, and
-the node's receivers process (`flask receivers`), which commits the web workers' events through the intake
-link (`ELDERCARE_INTAKE_SOCKET`; `--no-link`: each web worker commits its own, as without that setting).
+Production mode (PostgreSQL + Redis) as the Procfile runs a web node: gunicorn 1 worker × 100 threads
+(`--workers`/`--threads` to measure another web tier), wrk on loopback, and the node's receivers process
+(`flask receivers`), which commits the web workers' events through the intake link
+(`ELDERCARE_INTAKE_SOCKET`; `--no-link`: each web worker commits its own, as without that setting).
 `/bench/bare` parses the same JSON and answers 202 without touching the database; `/api/v1/device-events`
 authenticates the device token, validates, rate-limits (Redis) and answers only after the event, device
 state and incident are committed (group commit). 5,000 HTTP devices, each event a new `event_id`.
@@ -80,8 +81,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1)  # the Procfile's web node
+    parser.add_argument("--threads", type=int, default=100)
     parser.add_argument("--no-link", action="store_true", help="web workers commit their own events")
     args = parser.parse_args()
     url = fresh_database()
@@ -108,6 +109,7 @@ def main() -> None:
         stop(server)
         stop(receivers)
     bare, ingest = results["bare"], results["ingest"]
+    print(f"gunicorn {args.workers} worker(s) x {args.threads} threads, {args.connections} connections")
     print(f"{'endpoint':<28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
     for label, r in (("bare (parse JSON, 202)", bare), ("device-events (durable)", ingest)):
         print(f"{label:<28}{r['rps']:>10.0f}{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}{r['non_2xx']:>10}")
