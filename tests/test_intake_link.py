@@ -5,6 +5,7 @@ database); `test_receivers_e2e.py` runs it between a web process and a receivers
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import struct
 import threading
@@ -139,7 +140,26 @@ def test_a_bad_frame_closes_its_connection_and_the_link_keeps_serving(frame, cli
 
 
 def test_the_socket_is_owner_only(link_server):
-    import os
     import stat
 
     assert stat.S_IMODE(os.stat(link_server.path).st_mode) & 0o077 == 0
+
+
+def test_a_stopping_server_leaves_the_socket_of_its_successor(app, db_session, tmp_path):
+    """A restart overlaps: the new receivers process binds the path while the old one is still stopping."""
+    loop, path = LoopThread(), str(tmp_path / "intake.sock")
+    try:
+        old = loop.run(IntakeLinkServer(intake_for(app), path).start())
+        new = loop.run(IntakeLinkServer(intake_for(app), path).start())  # replaces the old one's file
+        loop.run(old.stop())
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(5)
+            probe.connect(path)  # still there, and served by the new one
+            probe.sendall(intake_link.encode([]))
+            assert probe.recv(100) == intake_link.encode_results([])
+        loop.run(asyncio.sleep(0.1))  # the new one sees the probe go
+        assert (old.served, new._connections) == (0, set())
+        loop.run(new.stop())
+        assert not os.path.exists(path)
+    finally:
+        loop.close()

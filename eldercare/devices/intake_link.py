@@ -175,6 +175,8 @@ class IntakeLinkServer:
         self.intake, self.path = intake, path
         self.server: asyncio.base_events.Server | None = None
         self.served = 0  # events handed in so far (the log and the tests read it)
+        self._inode: int | None = None
+        self._connections: set[asyncio.Task] = set()
 
     async def start(self) -> IntakeLinkServer:
         if os.path.exists(self.path):
@@ -184,6 +186,7 @@ class IntakeLinkServer:
             self.server = await asyncio.start_unix_server(self._serve, path=self.path, limit=MAX_FRAME)
         finally:
             os.umask(old_mask)
+        self._inode = os.stat(self.path).st_ino
         return self
 
     async def stop(self) -> None:
@@ -191,10 +194,18 @@ class IntakeLinkServer:
             self.server.close()
             await self.server.wait_closed()
             self.server = None
-        if os.path.exists(self.path):
-            os.unlink(self.path)
+        for task in list(self._connections):  # web workers still connected: they reconnect or fall back
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        try:
+            if os.stat(self.path).st_ino == self._inode:  # not the socket of a process that replaced us
+                os.unlink(self.path)
+        except FileNotFoundError:
+            pass
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self._connections.add(task)
         try:
             while True:
                 (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
@@ -210,7 +221,8 @@ class IntakeLinkServer:
                 results = await asyncio.gather(*(self.intake.store(item) for item in items), return_exceptions=True)
                 writer.write(encode_results(list(results)))
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass  # the web worker went away (restart, shutdown)
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass  # the web worker went away (restart, shutdown), or this server is stopping
         finally:
+            self._connections.discard(task)
             writer.close()
