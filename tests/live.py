@@ -24,7 +24,7 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 
-from tests.conftest import DEMO_PASSWORD, TEST_REDIS_URL, redis_flush
+from tests.conftest import DEMO_PASSWORD, TEST_DB, TEST_REDIS_URL, redis_flush
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -105,6 +105,12 @@ def fake_twilio_server() -> FakeTwilio:
     return _FAKE_TWILIO
 
 
+# Every process the end-to-end tests start carries this mark in its environment. A run that is killed
+# (Ctrl-C twice, a timeout) cannot stop them, and a later run on the same Redis database would have them
+# take its tasks: the next run of the same suite ends them first (`pytest_sessionstart`).
+SUITE_MARK = ("ELDERCARE_E2E_SUITE", f"{TEST_DB}@{TEST_REDIS_URL}")
+
+
 def process_env(database_url: str, instance: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL"))}
     env.update({
@@ -116,9 +122,32 @@ def process_env(database_url: str, instance: Path, **extra: str) -> dict[str, st
         # Alarms that earlier tests left unclaimed must not start cascades (which call emergency teams) under
         # later tests; the cascade's own end-to-end test brings its start timer forward itself.
         "ELDERCARE_CASCADE_AFTER_S": "3600",
+        SUITE_MARK[0]: SUITE_MARK[1],
     })
     env.update(extra)
     return env
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    for pid in leftover_processes():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            print(f"ended process {pid}, left running by an earlier run of this test suite", file=sys.stderr)
+
+
+def leftover_processes() -> list[int]:
+    mark = "=".join(SUITE_MARK).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if mark in environ:
+            found.append(int(entry.name))
+    return found
 
 
 def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
