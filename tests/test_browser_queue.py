@@ -69,6 +69,12 @@ def test_alarm_reaches_two_operators_live_and_one_claims(console, live_server, a
         expect(tab.page.locator(f"#incident-{incident_id} .q-priority")).to_have_text("生命安全")
 
     first, second = tabs
+    # The age moves on every second, in place: the row (and the button the operator is about to press) stays.
+    held = first.page.locator(f"#incident-{incident_id}").element_handle()
+    age = held.query_selector(".q-age").text_content()
+    first.page.wait_for_function("([row, age]) => row.querySelector('.q-age').textContent !== age", arg=[held, age],
+                                 timeout=5000)
+    assert held.evaluate("row => row.isConnected")
     first.page.locator(f"#incident-{incident_id} button.claim").click()
     expect(first.page.locator(f"#incident-{incident_id} .q-status")).to_have_text("我的")
     screen = first.page.locator("#screen")  # the resident's record pops up for the claiming operator

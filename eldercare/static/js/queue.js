@@ -115,6 +115,21 @@
     if (open && loaded) { open.textContent = Object.keys(incidents).length; }
   }
 
+  /* Once a second only the ages and their colours change, in place: rebuilding the rows would take the
+     row under the operator's pointer (and a click half made on its button) away every second. */
+  var AGE_CLASSES = ["age-fresh", "age-15", "age-60", "age-180"];
+  function tick() {
+    Array.prototype.forEach.call(table.querySelectorAll("tr[data-incident-id]"), function (tr) {
+      var incident = incidents[tr.dataset.incidentId];
+      if (!incident) { return; }
+      var seconds = ageSeconds(incident);
+      var age = tr.querySelector(".q-age");
+      if (age) { age.textContent = formatAge(seconds); }
+      var current = ageClass(seconds);
+      AGE_CLASSES.forEach(function (name) { tr.classList.toggle(name, name === current); });
+    });
+  }
+
   function upsert(incident, isNew) {
     if (!incident || incident.id === undefined) { return; }
     if (!OPEN[incident.status]) {
@@ -190,6 +205,6 @@
     socket.on("incident.escalated", function (incident) { upsert(incident, false); });
   }
   document.addEventListener("eldercare:connected", load);
-  window.setInterval(render, 1000);  // ages and colours move on by themselves
+  window.setInterval(tick, 1000);  // ages and colours move on by themselves
   load();
 })();
