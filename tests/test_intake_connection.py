@@ -19,6 +19,8 @@ def heard(device_id: int, key: str) -> Inbound:
 
 
 def test_a_killed_committer_connection_loses_no_event(app, migrated_db):
+    with app.app_context():  # the real engine (not the one-connection harness): the committer keeps its own
+        assert isinstance(db.engine, sa.Engine) and db.engine.dialect.name == "postgresql"
     engine = sa.create_engine(migrated_db)
     intake = intake_for(app)
     with engine.connect() as conn:
@@ -30,8 +32,6 @@ def test_a_killed_committer_connection_loses_no_event(app, migrated_db):
             conn.execute(sa.text("DELETE FROM device_events WHERE device_id = :d AND idempotency_key LIKE 'conn-%'"),
                          {"d": device_id})
         engine.dispose()
-    with app.app_context():
-        assert db.engine.dialect.name == "postgresql"
 
 
 def stored_through_a_killed_connection(intake, engine, device_id: int) -> None:

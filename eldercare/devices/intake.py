@@ -406,12 +406,10 @@ class Intake:
         """From a request thread (HTTP, SMS webhook): blocks until the event is committed, by the receivers
         process where there is one (`ELDERCARE_INTAKE_SOCKET`), else (or if it cannot) by this one."""
         if self.link is not None:
-            from eldercare.devices.intake_link import LinkError
-
-            try:
-                return self.link.store(inbound)
-            except LinkError:
-                pass  # logged by the link; the idempotency key makes a second store of a committed event a repeat
+            outcome = self.link.store(inbound)
+            if outcome is not None:
+                return outcome
+            # Logged by the link. If the event did commit there, the idempotency key makes this a repeat.
         return self.batcher.submit(inbound).result(timeout)
 
     def store(self, inbound: Inbound) -> asyncio.Future:

@@ -29,7 +29,7 @@ import time
 from dataclasses import fields
 from datetime import datetime
 
-from eldercare.devices.intake import Inbound, Outcome, RateLimit
+from eldercare.devices.intake import Inbound, Intake, Outcome, RateLimit
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ _TIMES = frozenset({"received_at", "occurred_at"})
 
 
 class LinkError(Exception):
-    """The receivers process could not take the event (not running, gone, or it failed to commit it)."""
+    """The receivers process failed to commit an event (as a reply decodes it)."""
 
 
 # --- encoding --------------------------------------------------------------------------------------------
@@ -97,8 +97,9 @@ class IntakeLink:
         self._local = threading.local()
         self._warned_at = 0.0
 
-    def store(self, inbound: Inbound) -> Outcome:
-        """The event, committed by the receivers process; `LinkError` if it could not be."""
+    def store(self, inbound: Inbound) -> Outcome | None:
+        """The event's outcome once the receivers process has committed it; None if it could not take it (the
+        caller then commits the event itself)."""
         try:
             sock = self._socket()
             sock.sendall(encode([inbound]))
@@ -106,9 +107,11 @@ class IntakeLink:
         except (OSError, ValueError) as exc:  # refused, reset, timed out, or a garbled reply
             self._close()
             self._warn(exc)
-            raise LinkError(str(exc)) from exc
-        if isinstance(result, LinkError):
-            raise result
+            return None
+        if isinstance(result, LinkError):  # it took the event but could not commit it
+            log.warning("the receivers process could not commit %s:%s (%s)", inbound.protocol,
+                        inbound.idempotency_key, result)
+            return None
         return result
 
     def _socket(self) -> socket.socket:
@@ -171,7 +174,7 @@ class IntakeLinkServer:
     """Serves the intake socket on the receivers' event loop: every event goes through `intake.store`, so the
     events of all connections that arrive within one turn of the loop are committed in one batch."""
 
-    def __init__(self, intake: object, path: str) -> None:
+    def __init__(self, intake: Intake, path: str) -> None:
         self.intake, self.path = intake, path
         self.server: asyncio.base_events.Server | None = None
         self.served = 0  # events handed in so far (the log and the tests read it)
